@@ -1,0 +1,72 @@
+"""COCO `instances_*.json`: boxes become quads, category ids become contiguous labels.
+
+Category ids (1..90 with gaps) map to labels 1..K in id order; the label map is
+saved in dataset.json. `iscrowd` objects are kept as difficult (don't care).
+Images without annotations are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tfdet import geometry
+from tfdet.datasets.base import ObjectAnnotation, Problem, build_samples_objects, read_file_bytes
+
+
+class CocoReader:
+    dataset_name = "coco"
+
+    def __init__(self, image_dir: str, annotations: str, split: str = "train", **_):
+        if not os.path.isfile(annotations):
+            raise FileNotFoundError(f"COCO annotations not found: {annotations}")
+        with open(annotations, "rb") as f:
+            try:
+                data = json.loads(f.read().decode("utf-8-sig"))
+            except ValueError as exc:
+                raise ValueError(f"{annotations}: not valid JSON: {exc}") from None
+        self.image_dir = image_dir
+        self.split = split
+        self.annotations_path = annotations
+        categories = sorted(data.get("categories", []), key=lambda c: c["id"])
+        self.category_to_label = {c["id"]: i + 1 for i, c in enumerate(categories)}
+        self.category_names = {c["id"]: c["name"] for c in categories}
+        self.label_map = {c["name"]: i + 1 for i, c in enumerate(categories)}
+        self.category_ids = {i + 1: c["id"] for i, c in enumerate(categories)}
+        by_image: dict = {}
+        for ann in data.get("annotations", []):
+            by_image.setdefault(ann.get("image_id"), []).append(ann)
+        self._items = [(img, by_image.get(img["id"], [])) for img in sorted(data.get("images", []), key=lambda im: im["id"])]
+
+    def items(self):
+        return self._items
+
+    def load(self, item):
+        image, anns = item
+        problems: list[Problem] = []
+        path = os.path.join(self.image_dir, image["file_name"])
+        objects = []
+        for ann in anns:
+            where = f"{self.annotations_path}#annotation {ann.get('id')}"
+            cat = ann.get("category_id")
+            bbox = ann.get("bbox")
+            if cat not in self.category_to_label or not bbox or len(bbox) != 4:
+                problems.append(Problem("skipped_line", where, f"bad category {cat!r} or bbox {bbox!r}"))
+                continue
+            x, y, w, h = (float(v) for v in bbox)
+            crowd = bool(ann.get("iscrowd", 0))
+            objects.append(ObjectAnnotation(
+                quad=geometry.box_to_quad(x, y, x + w, y + h),
+                label=self.category_to_label[cat],
+                class_name=self.category_names[cat],
+                difficult=crowd,
+                is_crowd=crowd,
+                area=float(ann.get("area", w * h)),
+            ))
+        try:
+            data = read_file_bytes(path)
+        except OSError as exc:
+            problems.append(Problem("skipped_file", path, f"cannot read image: {exc}"))
+            return None, problems
+        sample = build_samples_objects(path, data, image["file_name"], str(image["id"]), objects, problems)
+        return sample, problems

@@ -1,0 +1,110 @@
+"""Quad geometry in numpy: the single ordering function and validation.
+
+A quad is a (4, 2) array of (x, y) points in pixels. The canonical order
+(DESIGN.md) is clockwise on screen (y grows downward), starting at the vertex
+nearest the top-left corner of the quad's axis-aligned box. `order_quad` is the
+only function that establishes that order; every reader and the input pipeline
+call it (the pipeline through its TF twin in `tfdet.ops.quads`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+MIN_QUAD_AREA = 1.0  # px^2: anything smaller is degenerate
+
+
+def signed_area(quad: np.ndarray) -> float:
+    """Shoelace sum / 2. Positive means clockwise on screen (y down)."""
+    x, y = quad[:, 0], quad[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def _segments_cross(p1, p2, p3, p4) -> bool:
+    """True when the open segments p1p2 and p3p4 properly intersect."""
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    d1, d2 = cross(p3, p4, p1), cross(p3, p4, p2)
+    d3, d4 = cross(p1, p2, p3), cross(p1, p2, p4)
+    return (d1 * d2 < 0) and (d3 * d4 < 0)
+
+
+def is_self_intersecting(quad: np.ndarray) -> bool:
+    q = quad
+    return _segments_cross(q[0], q[1], q[2], q[3]) or _segments_cross(q[1], q[2], q[3], q[0])
+
+
+def sort_by_angle(quad: np.ndarray) -> np.ndarray:
+    """Vertices sorted clockwise on screen around their centroid (repairs a bow-tie)."""
+    center = quad.mean(axis=0)
+    angles = np.arctan2(quad[:, 1] - center[1], quad[:, 0] - center[0])
+    return quad[np.argsort(angles, kind="stable")]
+
+
+def order_quad(quad) -> np.ndarray:
+    """Return the quad in canonical order (see module docstring).
+
+    Self-intersecting input is first repaired by sorting the vertices by angle
+    around their centroid; counter-clockwise input is reversed. The cyclic order
+    of a simple quad is otherwise kept.
+    """
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    if is_self_intersecting(q):
+        q = sort_by_angle(q)
+    if signed_area(q) < 0:
+        q = q[::-1]
+    top_left = q.min(axis=0)
+    distances = np.sum((q - top_left) ** 2, axis=1)
+    start = int(np.argmin(distances))
+    return np.roll(q, -start, axis=0)
+
+
+def box_to_quad(xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
+    return np.array([[xmin, ymin], [xmax, ymin], [xmax, ymax], [xmin, ymax]], dtype=np.float64)
+
+
+def quad_to_box_yxyx(quad: np.ndarray) -> np.ndarray:
+    """Axis-aligned box [ymin, xmin, ymax, xmax] of one quad or of a (N, 4, 2) array."""
+    q = np.asarray(quad)
+    mins, maxs = q.min(axis=-2), q.max(axis=-2)
+    return np.stack([mins[..., 1], mins[..., 0], maxs[..., 1], maxs[..., 0]], axis=-1)
+
+
+@dataclasses.dataclass
+class QuadCheck:
+    """Outcome of validating one quad: the fixed quad (or None) and what was done."""
+
+    quad: np.ndarray | None
+    repaired: bool = False
+    clipped: bool = False
+    reason: str = ""
+
+
+def validate_quad(quad, width: float, height: float) -> QuadCheck:
+    """Order, repair, clip to the image and reject degenerate quads.
+
+    - non-finite coordinates: dropped;
+    - self-intersecting (bow-tie): repaired by angle sort;
+    - points outside [0, width] x [0, height]: clipped;
+    - area below MIN_QUAD_AREA (before or after clipping): dropped.
+    """
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    if not np.all(np.isfinite(q)):
+        return QuadCheck(None, reason="non-finite coordinate")
+    repaired = is_self_intersecting(q)
+    q = order_quad(q)
+    if abs(signed_area(q)) < MIN_QUAD_AREA:
+        return QuadCheck(None, repaired=repaired, reason="degenerate quad (zero area)")
+    clipped_q = q.copy()
+    clipped_q[:, 0] = np.clip(q[:, 0], 0.0, float(width))
+    clipped_q[:, 1] = np.clip(q[:, 1], 0.0, float(height))
+    clipped = bool(np.any(clipped_q != q))
+    if clipped:
+        if abs(signed_area(clipped_q)) < MIN_QUAD_AREA:
+            return QuadCheck(None, repaired=repaired, clipped=True, reason="quad outside the image")
+        clipped_q = order_quad(clipped_q)
+    return QuadCheck(clipped_q, repaired=repaired, clipped=clipped)

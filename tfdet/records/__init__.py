@@ -1,0 +1,1 @@
+"""Sample <-> tf.train.Example codec and the sharded parallel writer."""

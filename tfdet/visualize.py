@@ -1,0 +1,73 @@
+"""Pictures: quads drawn on images, PR curves, anchor plots (PNG files)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CARE_COLOR = (0, 220, 0)  # RGB
+DONT_CARE_COLOR = (255, 64, 64)
+PRED_COLOR = (0, 160, 255)
+ANCHOR_COLOR = (255, 200, 0)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if arr is None:
+        raise ValueError("cannot decode image")
+    return arr[..., ::-1].copy()
+
+
+def draw_quads(image: np.ndarray, quads, colors=None, labels=None, thickness: int = 2) -> np.ndarray:
+    """Draw (N, 4, 2) quads (pixels) on an RGB image; first vertex marked with a dot."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    quads = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+    for i, quad in enumerate(quads):
+        color = tuple(int(c) for c in (colors[i] if colors is not None else CARE_COLOR))
+        pts = np.round(quad).astype(np.int32)
+        cv2.polylines(out, [pts], True, color, thickness, cv2.LINE_AA)
+        cv2.circle(out, tuple(int(v) for v in pts[0]), thickness + 1, color, -1)
+        if labels is not None and labels[i]:
+            cv2.putText(out, str(labels[i])[:24], (int(pts[0][0]), max(10, int(pts[0][1]) - 4)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)
+    return out
+
+
+def save_png(path: str, image: np.ndarray):
+    import cv2
+
+    if not cv2.imwrite(path, np.ascontiguousarray(image[..., ::-1])):
+        raise OSError(f"cannot write {path}")
+
+
+def sample_picture(sample, with_text: bool = True) -> np.ndarray:
+    image = decode_image(sample.image)
+    colors = [DONT_CARE_COLOR if d else CARE_COLOR for d in sample.difficult]
+    labels = [("###" if d else t or c) for d, t, c in zip(sample.difficult, sample.texts, sample.class_names)] if with_text else None
+    return draw_quads(image, sample.quads, colors, labels)
+
+
+def plot_pr_curve(path: str, recalls, precisions, best: dict | None = None, title: str = "Precision-recall"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.plot(recalls, precisions, "-", color="tab:blue")
+    if best:
+        ax.plot([best["recall"]], [best["precision"]], "o", color="tab:red",
+                label=f"best Hmean {best['hmean']:.3f} @ score {best['score_threshold']:.2f}")
+        ax.legend(loc="lower left")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
