@@ -170,11 +170,15 @@ def build_samples_objects(
     source_id: str,
     objects: Iterable[ObjectAnnotation],
     problems: list[Problem],
+    annotation_path: str | None = None,
 ) -> Sample | None:
     """Decode and check the image, validate every quad, and assemble a Sample.
 
-    Returns None (with a `skipped_file` problem) when the image is unusable.
+    `path` names the image in messages about the image, `annotation_path` (default
+    `path`) the file whose lines the objects came from. Returns None (with a
+    `skipped_file` problem) when the image is unusable.
     """
+    annotation_path = annotation_path or path
     try:
         fmt, height, width, stored = inspect_image(image_bytes)
     except ImageError as exc:
@@ -185,12 +189,12 @@ def build_samples_objects(
         check = geometry.validate_quad(obj.quad, width, height)
         where = obj.line
         if check.quad is None:
-            problems.append(Problem("dropped_quad", path, check.reason, where))
+            problems.append(Problem("dropped_quad", annotation_path, check.reason, where))
             continue
         if check.repaired:
-            problems.append(Problem("repaired_quad", path, "self-intersecting quad reordered", where))
+            problems.append(Problem("repaired_quad", annotation_path, "self-intersecting quad reordered", where))
         if check.clipped:
-            problems.append(Problem("clipped_quad", path, "quad clipped to the image", where))
+            problems.append(Problem("clipped_quad", annotation_path, "quad clipped to the image", where))
         fields["quads"].append(check.quad)
         fields["labels"].append(obj.label)
         fields["class_names"].append(obj.class_name)

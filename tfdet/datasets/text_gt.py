@@ -101,7 +101,7 @@ class TextGtReader:
             problems.append(Problem("skipped_file", image_path, f"cannot read image: {exc}"))
             return None, problems
         filename = os.path.basename(image_path)
-        sample = build_samples_objects(image_path, image_bytes, filename, f"{self.dataset_name}/{self.split}/{filename}", objects, problems)
+        sample = build_samples_objects(image_path, image_bytes, filename, f"{self.dataset_name}/{self.split}/{filename}", objects, problems, display)
         return sample, problems
 
 
