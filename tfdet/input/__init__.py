@@ -1,0 +1,1 @@
+"""tf.data input: parse records, augment, resize, and build anchor targets."""

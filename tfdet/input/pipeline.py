@@ -1,0 +1,154 @@
+"""The training and evaluation datasets.
+
+Training: records -> parse -> quad-aware crop -> rotation -> photometric ->
+(one size per batch) resize + pad -> anchor targets -> batch. The size of each
+batch is drawn from `sizes` by a seeded stream that is zipped with the examples
+before the resize, so every batch has one static size and a tf.function traces
+at most once per size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from tfdet.anchors.coder import BoxCoder
+from tfdet.anchors.config import AnchorConfig
+from tfdet.anchors.generator import generate_anchors
+from tfdet.anchors.matcher import MatcherConfig, assign
+from tfdet.input import augment
+from tfdet.input.parser import parse_example
+from tfdet.ops import quads as quad_ops
+from tfdet.records.codec import iter_record_files
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    sizes: tuple = (512,)
+    batch_size: int = 8
+    shuffle_buffer: int = 256
+    augment: augment.AugmentConfig = augment.AugmentConfig()
+    seed: int = 0
+    deterministic: bool = False
+    max_gt: int = 200  # ground truth kept per image for evaluation batches
+
+    def validate(self, anchor_config: AnchorConfig):
+        if not self.sizes:
+            raise ValueError("at least one input size is needed")
+        for s in self.sizes:
+            anchor_config.check_input_size(s, s)
+        if self.batch_size < 1:
+            raise ValueError("batch size must be positive")
+
+
+def parse_sizes(text: str) -> tuple:
+    """'608-960:32' -> (608, 640, ..., 960); '768' or '608,768' as lists."""
+    text = str(text).strip()
+    if "-" in text:
+        span, _, step = text.partition(":")
+        lo, hi = (int(v) for v in span.split("-"))
+        return tuple(range(lo, hi + 1, int(step or 32)))
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def make_targets(image, quads, labels, difficult, size, anchor_config: AnchorConfig, matcher: MatcherConfig, coder: BoxCoder):
+    """Resize + pad one augmented example to `size` and build its anchor targets."""
+    image, _scale, quads = augment.resize_and_pad(image, size, quads)
+    anchors = generate_anchors(anchor_config, size, size)
+    boxes = quad_ops.quads_to_boxes_yxyx(quads)
+    cls_targets, matched = assign(anchors, boxes, labels, difficult, matcher)
+    num_gt = tf.shape(quads)[0]
+    safe_quads = tf.cond(num_gt > 0, lambda: quads, lambda: tf.zeros([1, 4, 2]))
+    matched_quads = tf.gather(safe_quads, tf.minimum(matched, tf.maximum(num_gt - 1, 0)))
+    box_targets = coder.encode(matched_quads, anchors)
+    positive = cls_targets > 0
+    box_targets = tf.where(positive[:, None], box_targets, tf.zeros_like(box_targets))
+    return {"image": image, "cls_targets": cls_targets, "box_targets": box_targets}
+
+
+def _augment_example(example, seed, cfg: augment.AugmentConfig):
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    image, quads, labels, difficult = example["image"], example["quads"], example["labels"], example["difficult"]
+    if cfg.crop_probability > 0:
+        image, quads, labels, difficult = augment.random_crop(image, quads, labels, difficult, seeds[0], cfg)
+    if cfg.rotate_probability > 0:
+        image, quads, labels, difficult = augment.random_rotate(image, quads, labels, difficult, seeds[1], cfg)
+    image = augment.photometric(image, seeds[2], cfg) if cfg.photometric else tf.cast(image, tf.float32)
+    return image, quads, labels, difficult
+
+
+def _record_dataset(pattern: str, seed: int, deterministic: bool, shuffle_files: bool, input_context=None):
+    files = iter_record_files(pattern)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None and input_context.num_input_pipelines > 1 and len(files) >= input_context.num_input_pipelines:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if shuffle_files:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    return ds.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
+                         deterministic=deterministic)
+
+
+def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, matcher: MatcherConfig, coder: BoxCoder,
+                  batch_size: int | None = None, input_context=None, start_step: int = 0):
+    """Infinite dataset of (images [B, S, S, 3] float32 0-255, {cls_targets [B, A], box_targets [B, A, L]})."""
+    cfg.validate(anchor_config)
+    batch_size = batch_size or cfg.batch_size
+    worker = input_context.input_pipeline_id if input_context is not None else 0
+    seed = cfg.seed + 1000003 * start_step + 7919 * worker
+    ds = _record_dataset(pattern, seed, cfg.deterministic, True, input_context)
+    ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.enumerate()
+
+    def prepare(index, serialized):
+        example = parse_example(serialized)
+        element_seed = tf.stack([tf.cast(seed, tf.int64), index])
+        return _augment_example(example, element_seed, cfg.augment)
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=cfg.deterministic)
+    sizes = tf.constant(cfg.sizes, tf.int32)
+    size_stream = tf.data.Dataset.random(seed=seed).map(lambda r: tf.gather(sizes, tf.cast(r % len(cfg.sizes), tf.int32)))
+    size_stream = size_stream.flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(batch_size))
+    ds = tf.data.Dataset.zip((ds, size_stream))
+
+    def finish(example, size):
+        image, quads, labels, difficult = example
+        out = make_targets(image, quads, labels, difficult, size, anchor_config, matcher, coder)
+        return out["image"], {"cls_targets": out["cls_targets"], "box_targets": out["box_targets"]}
+
+    # order must be kept here: consecutive elements share the batch's size
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    options = tf.data.Options()
+    options.deterministic = cfg.deterministic
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(pattern: str, size: int, batch_size: int, max_gt: int = 200):
+    """Finite dataset of resized images with their original-pixel ground truth.
+
+    Elements: dict(image [B, S, S, 3], scale [B, 2], image_size [B, 2] (h, w),
+    quads [B, G, 4, 2], difficult [B, G], labels [B, G], num_gt [B], source_id, filename).
+    """
+    ds = _record_dataset(pattern, 0, True, False)
+
+    def prepare(serialized):
+        ex = parse_example(serialized)
+        image, scale = augment.resize_and_pad(ex["image"], size)
+        n = tf.minimum(tf.shape(ex["quads"])[0], max_gt)
+        pad = max_gt - n
+        return {
+            "image": image,
+            "scale": scale,
+            "image_size": tf.shape(ex["image"])[:2],
+            "quads": tf.pad(ex["quads"][:n], [[0, pad], [0, 0], [0, 0]]),
+            "difficult": tf.pad(ex["difficult"][:n], [[0, pad]]),
+            "labels": tf.pad(ex["labels"][:n], [[0, pad]]),
+            "num_gt": n,
+            "source_id": ex["source_id"],
+            "filename": ex["filename"],
+        }
+
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

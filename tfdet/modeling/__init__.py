@@ -1,0 +1,1 @@
+"""Backbones, FPN, heads and the assembled quad RetinaNet."""

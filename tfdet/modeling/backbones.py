@@ -1,0 +1,144 @@
+"""ResNet / SE-ResNet backbones returning C2-C5 (strides 4, 8, 16, 32).
+
+Layer names follow keras.applications (conv1_conv, conv2_block1_1_conv, ...)
+so ImageNet weights load by name.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+from keras import layers
+
+from tfdet.modeling.config import ModelConfig
+from tfdet.modeling.layers import norm_layer, squeeze_excite
+
+SPECS = {
+    # name: (block type, blocks per stage, base widths)
+    "tiny": ("basic", (1, 1, 1, 1), (32, 64, 128, 256)),
+    "resnet18": ("basic", (2, 2, 2, 2), (64, 128, 256, 512)),
+    "resnet34": ("basic", (3, 4, 6, 3), (64, 128, 256, 512)),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), (64, 128, 256, 512)),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), (64, 128, 256, 512)),
+    "se_resnet50": ("bottleneck", (3, 4, 6, 3), (64, 128, 256, 512)),
+    "se_resnet101": ("bottleneck", (3, 4, 23, 3), (64, 128, 256, 512)),
+}
+KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101"}
+
+
+class WeightsError(ValueError):
+    """Backbone weights missing or not matching the architecture."""
+
+
+def _conv(x, filters, kernel, stride, name):
+    return layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=True, name=name + "_conv")(x)
+
+
+def _basic_block(x, filters, stride, norm, se, name):
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = _conv(x, filters, 1, stride, name + "_0")
+        shortcut = norm_layer(norm, filters, name + "_0_bn")(shortcut)
+    y = _conv(x, filters, 3, stride, name + "_1")
+    y = norm_layer(norm, filters, name + "_1_bn")(y)
+    y = layers.Activation("relu", name=name + "_1_relu")(y)
+    y = _conv(y, filters, 3, 1, name + "_2")
+    y = norm_layer(norm, filters, name + "_2_bn")(y)
+    if se:
+        y = squeeze_excite(y, filters, name)
+    y = layers.Add(name=name + "_add")([shortcut, y])
+    return layers.Activation("relu", name=name + "_out")(y)
+
+
+def _bottleneck_block(x, filters, stride, norm, se, name):
+    out_channels = 4 * filters
+    shortcut = x
+    if stride != 1 or x.shape[-1] != out_channels:
+        shortcut = _conv(x, out_channels, 1, stride, name + "_0")
+        shortcut = norm_layer(norm, out_channels, name + "_0_bn")(shortcut)
+    y = _conv(x, filters, 1, stride, name + "_1")  # stride on the 1x1, as keras.applications
+    y = norm_layer(norm, filters, name + "_1_bn")(y)
+    y = layers.Activation("relu", name=name + "_1_relu")(y)
+    y = _conv(y, filters, 3, 1, name + "_2")
+    y = norm_layer(norm, filters, name + "_2_bn")(y)
+    y = layers.Activation("relu", name=name + "_2_relu")(y)
+    y = _conv(y, out_channels, 1, 1, name + "_3")
+    y = norm_layer(norm, out_channels, name + "_3_bn")(y)
+    if se:
+        y = squeeze_excite(y, out_channels, name)
+    y = layers.Add(name=name + "_add")([shortcut, y])
+    return layers.Activation("relu", name=name + "_out")(y)
+
+
+def build_backbone(config: ModelConfig) -> keras.Model:
+    """Model: image (already normalised) -> [C2, C3, C4, C5]."""
+    block_type, blocks, widths = SPECS[config.backbone]
+    widths = [max(8, int(round(w * config.width_multiplier))) for w in widths]
+    se = config.backbone.startswith("se_")
+    block = _basic_block if block_type == "basic" else _bottleneck_block
+    inputs = keras.Input((None, None, 3), name="normalized_image")
+    stem = widths[0]
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = layers.Conv2D(stem, 7, strides=2, name="conv1_conv")(x)
+    x = norm_layer(config.norm, stem, "conv1_bn")(x)
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    features = []
+    for stage, (count, filters) in enumerate(zip(blocks, widths)):
+        for i in range(count):
+            stride = 2 if (i == 0 and stage > 0) else 1
+            x = block(x, filters, stride, config.norm, se, f"conv{stage + 2}_block{i + 1}")
+        features.append(x)
+    return keras.Model(inputs, features, name=f"{config.backbone}_backbone")
+
+
+def load_backbone_weights(backbone: keras.Model, config: ModelConfig):
+    """Load ImageNet weights ("imagenet": keras.applications, needs internet once) or a weights file.
+
+    A weights file may be a keras.applications ResNet file (`*.h5` / `*.weights.h5`)
+    or one saved from a tfdet backbone (`backbone.save_weights`). Weights are
+    matched by layer name; a file that leaves any convolution unmatched, or whose
+    shapes differ, is an error.
+    """
+    source = config.backbone_weights
+    if not source:
+        return
+    if source != "imagenet" and not os.path.isfile(source):
+        raise WeightsError(f"backbone weights file not found: {source}")
+    reference = None
+    if config.backbone in KERAS_APPLICATIONS and config.width_multiplier == 1.0:
+        app = getattr(keras.applications, KERAS_APPLICATIONS[config.backbone])
+        try:
+            reference = app(include_top=False, weights=source, input_shape=(None, None, 3))
+        except Exception as exc:
+            if source == "imagenet":
+                raise WeightsError(f"cannot download ImageNet weights for {config.backbone}: {exc}") from exc
+            reference = None  # maybe a tfdet backbone file: try below
+    elif source == "imagenet":
+        raise WeightsError(f"no ImageNet weights are published for {config.backbone}; give a weights file path")
+    if reference is None:
+        clone = build_backbone(config)
+        try:
+            clone.load_weights(source)
+        except Exception as exc:
+            raise WeightsError(f"{source} does not match the {config.backbone} backbone: {exc}") from exc
+        reference = clone
+    ref_layers = {layer.name: layer for layer in reference.layers}
+    missing = []
+    for layer in backbone.layers:
+        if not layer.weights:
+            continue
+        ref = ref_layers.get(layer.name)
+        if ref is None or len(ref.weights) != len(layer.weights):
+            missing.append(layer.name)
+            continue
+        values = ref.get_weights()
+        for w, v in zip(layer.weights, values):
+            if tuple(w.shape) != tuple(v.shape):
+                raise WeightsError(f"{source}: layer {layer.name} has shape {tuple(v.shape)}, expected {tuple(w.shape)}")
+        layer.set_weights(values)
+    convs = [m for m in missing if m.endswith("_conv")]
+    if convs:
+        raise WeightsError(f"{source} has no weights for {len(convs)} layers of {config.backbone}, e.g. {convs[:3]}")
