@@ -66,3 +66,167 @@ def flags_as_dict(flag_names) -> dict:
 
 def dump_json(data) -> str:
     return json.dumps(data, sort_keys=True, default=str)
+
+
+def _floats(text) -> tuple:
+    if isinstance(text, (list, tuple)):
+        return tuple(float(eval_fraction(v)) for v in text)
+    return tuple(float(eval_fraction(v)) for v in str(text).split(",") if str(v).strip())
+
+
+def eval_fraction(value) -> float:
+    """'1/3' -> 0.333..., '2' -> 2.0 (aspect ratios are often written as fractions)."""
+    text = str(value).strip()
+    if "/" in text:
+        num, den = text.split("/", 1)
+        return float(num) / float(den)
+    return float(text)
+
+
+def define_anchor_flags():
+    _define_once("integer", "anchor_min_level", 3, "Lowest pyramid level (2-7).")
+    _define_once("integer", "anchor_max_level", 7, "Highest pyramid level (2-7).")
+    _define_once("string", "anchor_base_sizes", "", "Base anchor size per level, comma separated (default 2**(level+2)).")
+    _define_once("string", "anchor_aspect_ratios", "1,2,3,5,1/2,1/3,1/5", "Anchor width/height ratios.")
+    _define_once("integer", "anchor_scales_per_octave", 2, "Scales 2**(i/n) per level.")
+    _define_once("string", "anchor_scales", "", "Explicit anchor scales (override scales_per_octave).")
+
+
+def anchor_config_from_flags(f=None):
+    from tfdet.anchors.config import DEFAULT_BASE_SIZES, AnchorConfig
+
+    f = f or FLAGS
+    levels = range(f.anchor_min_level, f.anchor_max_level + 1)
+    sizes = _floats(f.anchor_base_sizes) if f.anchor_base_sizes else tuple(DEFAULT_BASE_SIZES[lvl] for lvl in levels)
+    return AnchorConfig(
+        min_level=f.anchor_min_level,
+        max_level=f.anchor_max_level,
+        base_sizes=sizes,
+        aspect_ratios=_floats(f.anchor_aspect_ratios),
+        scales_per_octave=f.anchor_scales_per_octave,
+        scales=_floats(f.anchor_scales) if f.anchor_scales else (),
+    )
+
+
+def define_model_flags():
+    from tfdet.modeling.config import BACKBONES, NORMS
+
+    define_anchor_flags()
+    _define_once("enum", "backbone", "resnet50", "Backbone.", enum_values=list(BACKBONES))
+    _define_once("enum", "norm", "frozen_bn", "Backbone normalisation.", enum_values=list(NORMS))
+    _define_once("float", "width_multiplier", 1.0, "Backbone channel multiplier.")
+    _define_once("integer", "fpn_channels", 256, "FPN channels.")
+    _define_once("bool", "fpn_from_c2", False, "Build the FPN over C2-C5 instead of C3-C5.")
+    _define_once("integer", "head_convs", 4, "Conv layers in each head subnet.")
+    _define_once("integer", "head_channels", 256, "Channels of the head subnets.")
+    _define_once("bool", "head_group_norm", False, "GroupNorm in the heads.")
+    _define_once("string", "head_kernel", "3,5", "Final head kernel height,width (3,5 = TextBoxes++).")
+    _define_once("integer", "num_classes", 1, "Object classes (text = 1).")
+    _define_once("enum", "loc_outputs", "12", "12 = 4 box + 8 quad offsets; 8 = quad only.", enum_values=["8", "12"])
+    _define_once("enum", "classification_loss", "focal", "focal (sigmoid) or ohem (softmax, 3:1).", enum_values=["focal", "ohem"])
+    _define_once("string", "backbone_weights", "", "'imagenet' (keras.applications, needs internet) or a weights file.")
+    _define_once("enum", "input_normalization", "imagenet", "imagenet (RGB mean/std) or caffe (keras ResNet weights).",
+                 enum_values=["imagenet", "caffe"])
+
+
+def model_config_from_flags(f=None):
+    from tfdet.modeling.config import ModelConfig
+
+    f = f or FLAGS
+    return ModelConfig(
+        backbone=f.backbone, norm=f.norm, width_multiplier=f.width_multiplier, fpn_channels=f.fpn_channels,
+        fpn_from_c2=f.fpn_from_c2, head_convs=f.head_convs, head_channels=f.head_channels, head_norm=f.head_group_norm,
+        head_kernel=tuple(int(v) for v in f.head_kernel.split(",")), num_classes=f.num_classes,
+        loc_outputs=int(f.loc_outputs), classification_loss=f.classification_loss, backbone_weights=f.backbone_weights,
+        input_normalization=f.input_normalization,
+    )
+
+
+def define_train_flags():
+    define_model_flags()
+    _define_once("string", "train_records", None, "Training record glob.")
+    _define_once("string", "val_records", None, "Validation record glob (periodic evaluation, best checkpoint).")
+    _define_once("string", "model_dir", None, "Run folder: checkpoints, TensorBoard, resolved flags.")
+    _define_once("string", "resume", None, "Checkpoint (or run folder) of a previous stage: weights only.")
+    _define_once("integer", "num_steps", 1000, "Training steps.")
+    _define_once("integer", "checkpoint_every", 500, "Checkpoint interval in steps.")
+    _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")
+    _define_once("integer", "eval_every", 0, "Evaluation interval in steps (0: at the end only).")
+    _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
+    _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol.", enum_values=["icdar2015", "icdar2013", "coco"])
+    _define_once("string", "sizes", "512", "Training sizes: '768', '608,768' or '608-960:32' (one per batch).")
+    _define_once("integer", "batch_size", 8, "Global batch size (all replicas).")
+    _define_once("integer", "shuffle_buffer", 256, "Shuffle buffer (examples).")
+    _define_once("float", "crop_probability", 0.8, "Quad-aware random crop probability.")
+    _define_once("float", "crop_min_scale", 0.1, "Smallest crop, as a share of the image area.")
+    _define_once("float", "keep_visible", 0.7, "Quads less visible than this after a crop become don't care.")
+    _define_once("float", "rotate_probability", 0.0, "Small-rotation probability.")
+    _define_once("float", "max_rotation_degrees", 10.0, "Largest rotation.")
+    _define_once("bool", "photometric", True, "Colour / blur / JPEG augmentation.")
+    _define_once("float", "positive_iou", 0.5, "Anchors at or above this IoU are positive.")
+    _define_once("float", "negative_iou", 0.4, "Anchors below this IoU are negative.")
+    _define_once("float", "dont_care_overlap", 0.5, "Anchors covered this much by a don't-care region are ignored.")
+    _define_once("string", "box_variances", "0.1,0.1,0.2,0.2", "Variances of dx, dy, dw, dh.")
+    _define_once("float", "quad_variance", 0.1, "Variance of the quad vertex offsets.")
+    _define_once("float", "focal_alpha", 0.25, "Focal loss alpha.")
+    _define_once("float", "focal_gamma", 2.0, "Focal loss gamma.")
+    _define_once("float", "box_loss_weight", 1.0, "Smooth L1 weight.")
+    _define_once("enum", "optimizer", "sgd", "sgd (momentum) or adamw.", enum_values=["sgd", "adamw"])
+    _define_once("float", "learning_rate", 0.01, "Learning rate for --reference_batch_size images (scaled linearly).")
+    _define_once("integer", "reference_batch_size", 16, "Batch size --learning_rate is given for.")
+    _define_once("float", "momentum", 0.9, "SGD momentum.")
+    _define_once("float", "weight_decay", 1e-4, "Weight decay.")
+    _define_once("integer", "warmup_steps", 500, "Linear warm-up steps.")
+    _define_once("enum", "schedule", "cosine", "Learning-rate decay.", enum_values=["cosine", "step", "constant"])
+    _define_once("string", "step_boundaries", "0.67,0.89", "Step schedule boundaries as fractions of num_steps.")
+    _define_once("float", "clip_norm", 10.0, "Gradient global-norm clipping (0 disables).")
+    _define_once("enum", "precision", "float32", "float32, mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU).",
+                 enum_values=["float32", "mixed_float16", "mixed_bfloat16"])
+    _define_once("bool", "jit_compile", False, "XLA-compile the training step (slower on small CPUs).")
+    _define_once("enum", "strategy", "auto", "auto: TF_CONFIG -> multi-worker, several GPUs -> mirrored.",
+                 enum_values=["auto", "one_device", "mirrored", "multi_worker"])
+    _define_once("integer", "num_cpu_devices", 0, "Split the CPU into N logical devices (tests).")
+    _define_once("integer", "seed", 0, "Seed of the data pipeline.")
+    _define_once("bool", "deterministic", False, "Deterministic input order (tests, debugging).")
+    _define_once("bool", "allow_anchor_change", False, "Let a run folder continue with other anchors.")
+    _define_once("bool", "progress", True, "Show progress bars.")
+
+
+def run_config_from_flags(f=None):
+    from tfdet.anchors.coder import BoxCoder
+    from tfdet.anchors.matcher import MatcherConfig
+    from tfdet.input.augment import AugmentConfig
+    from tfdet.input.pipeline import InputConfig, parse_sizes
+    from tfdet.losses import LossConfig
+    from tfdet.training.config import OptimConfig, RunConfig
+
+    f = f or FLAGS
+    model = model_config_from_flags(f)
+    return RunConfig(
+        model=model,
+        anchors=anchor_config_from_flags(f),
+        input=InputConfig(
+            sizes=parse_sizes(f.sizes), batch_size=f.batch_size, shuffle_buffer=f.shuffle_buffer, seed=f.seed,
+            deterministic=f.deterministic,
+            augment=AugmentConfig(crop_probability=f.crop_probability, crop_min_scale=f.crop_min_scale,
+                                  keep_visible=f.keep_visible, rotate_probability=f.rotate_probability,
+                                  max_rotation_degrees=f.max_rotation_degrees, photometric=f.photometric),
+        ),
+        matcher=MatcherConfig(positive_iou=f.positive_iou, negative_iou=f.negative_iou, dont_care_overlap=f.dont_care_overlap),
+        coder=BoxCoder(loc_outputs=model.loc_outputs, box_variances=_floats(f.box_variances), quad_variance=f.quad_variance),
+        loss=LossConfig(focal_alpha=f.focal_alpha, focal_gamma=f.focal_gamma, box_weight=f.box_loss_weight,
+                        classification_loss=model.classification_loss),
+        optim=OptimConfig(optimizer=f.optimizer, learning_rate=f.learning_rate, reference_batch_size=f.reference_batch_size,
+                          momentum=f.momentum, weight_decay=f.weight_decay, warmup_steps=f.warmup_steps, schedule=f.schedule,
+                          step_boundaries=_floats(f.step_boundaries), clip_norm=f.clip_norm),
+        num_steps=f.num_steps,
+        checkpoint_every=f.checkpoint_every,
+        log_every=f.log_every,
+        eval_every=f.eval_every,
+        eval_size=f.eval_size,
+        precision=f.precision,
+        jit_compile=f.jit_compile,
+        strategy=f.strategy,
+        num_cpu_devices=f.num_cpu_devices,
+        allow_anchor_change=f.allow_anchor_change,
+    )

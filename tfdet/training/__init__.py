@@ -1,0 +1,1 @@
+"""Custom training loop under tf.distribute: config, strategy, schedule, checkpoints, logging."""

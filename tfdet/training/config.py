@@ -1,0 +1,143 @@
+"""RunConfig: everything a training run needs, typed, validated and saved with the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from tfdet.anchors.coder import BoxCoder
+from tfdet.anchors.config import AnchorConfig, check_same
+from tfdet.anchors.matcher import MatcherConfig
+from tfdet.input.augment import AugmentConfig
+from tfdet.input.pipeline import InputConfig
+from tfdet.losses import LossConfig
+from tfdet.modeling.config import ModelConfig
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = "sgd"  # sgd | adamw
+    learning_rate: float = 0.01  # for `reference_batch_size` images; scaled linearly with the global batch
+    reference_batch_size: int = 16
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    warmup_factor: float = 0.001
+    schedule: str = "cosine"  # cosine | step | constant
+    step_boundaries: tuple = (0.67, 0.89)  # fractions of num_steps
+    step_factor: float = 0.1
+    clip_norm: float = 10.0  # global norm; 0 disables
+
+    def __post_init__(self):
+        object.__setattr__(self, "step_boundaries", tuple(float(v) for v in self.step_boundaries))
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError("optimizer must be sgd or adamw")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ValueError("schedule must be cosine, step or constant")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig
+    anchors: AnchorConfig
+    input: InputConfig
+    matcher: MatcherConfig
+    coder: BoxCoder
+    loss: LossConfig
+    optim: OptimConfig
+    num_steps: int = 1000
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 20
+    eval_every: int = 0  # 0: only at the end when --val_records is given
+    eval_size: int = 0  # 0: largest training size
+    precision: str = "float32"
+    jit_compile: bool = False
+    strategy: str = "auto"
+    num_cpu_devices: int = 0  # >1: split the CPU into logical devices (tests of MirroredStrategy)
+    allow_anchor_change: bool = False
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
+        if self.num_steps < 1:
+            raise ValueError("num_steps must be positive")
+        if self.checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be positive")
+        if self.coder.loc_outputs != self.model.loc_outputs:
+            raise ValueError("coder and model disagree on loc_outputs")
+        self.input.validate(self.anchors)
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.input.batch_size
+
+    @property
+    def scaled_learning_rate(self) -> float:
+        return self.optim.learning_rate * self.global_batch_size / self.optim.reference_batch_size
+
+    @property
+    def evaluation_size(self) -> int:
+        return self.eval_size or max(self.input.sizes)
+
+    def to_dict(self) -> dict:
+        def plain(obj):
+            if dataclasses.is_dataclass(obj):
+                return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+            if isinstance(obj, tuple):
+                return [plain(v) for v in obj]
+            return obj
+
+        return plain(self)
+
+    def save(self, model_dir: str):
+        os.makedirs(model_dir, exist_ok=True)
+        with open(os.path.join(model_dir, "run_config.json"), "w") as f:
+            json.dump(self.to_dict(), f, indent=1, sort_keys=True)
+        with open(os.path.join(model_dir, "anchor_config.json"), "w") as f:
+            f.write(self.anchors.to_json())
+        with open(os.path.join(model_dir, "model_config.json"), "w") as f:
+            f.write(self.model.to_json())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        inp = dict(d["input"])
+        inp["augment"] = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in inp["augment"].items()})
+        inp["sizes"] = tuple(inp["sizes"])
+        return cls(
+            model=ModelConfig.from_dict(d["model"]),
+            anchors=AnchorConfig.from_dict(d["anchors"]),
+            input=InputConfig(**inp),
+            matcher=MatcherConfig(**d["matcher"]),
+            coder=BoxCoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["coder"].items()}),
+            loss=LossConfig(**d["loss"]),
+            optim=OptimConfig(**d["optim"]),
+            **{k: v for k, v in d.items() if k not in ("model", "anchors", "input", "matcher", "coder", "loss", "optim")},
+        )
+
+    @classmethod
+    def load(cls, model_dir: str) -> "RunConfig":
+        with open(os.path.join(model_dir, "run_config.json")) as f:
+            return cls.from_dict(json.load(f))
+
+
+def check_run_folder(model_dir: str, config: RunConfig):
+    """A model_dir that already holds a run must be continued with the same anchors and model."""
+    path = os.path.join(model_dir, "anchor_config.json")
+    if os.path.exists(path) and not config.allow_anchor_change:
+        with open(path) as f:
+            check_same(AnchorConfig.from_json(f.read()), config.anchors, f"the run in {model_dir}")
+    path = os.path.join(model_dir, "model_config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = ModelConfig.from_dict(json.load(f))
+        fields = ("backbone", "norm", "width_multiplier", "fpn_channels", "fpn_from_c2", "head_convs", "head_channels",
+                  "head_norm", "head_kernel", "num_classes", "loc_outputs", "classification_loss")
+        diff = [f for f in fields if getattr(saved, f) != getattr(config.model, f)]
+        if diff:
+            raise ValueError(f"the run in {model_dir} has another architecture ({', '.join(diff)}); use a new --model_dir")

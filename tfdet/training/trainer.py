@@ -1,0 +1,247 @@
+"""The custom training loop: `strategy.run` inside a tf.function, so the same code runs on
+one device, MirroredStrategy and MultiWorkerMirroredStrategy.
+
+Continuation: checkpoints (model, optimizer, step) go to model_dir every
+`checkpoint_every` steps; running again on the same model_dir resumes from the
+latest one ("resuming from step N"). The data stream is reseeded from the
+resumed step, so a resumed run sees a fresh, deterministic order. `--resume`
+loads weights only, from a previous stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from tfdet.input.pipeline import train_dataset
+from tfdet.losses import detection_losses
+from tfdet.modeling.retinanet import build_model
+from tfdet.training import schedule as schedule_lib
+from tfdet.training import strategy as strategy_lib
+from tfdet.training.config import RunConfig, check_run_folder
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+def set_precision(precision: str):
+    keras.mixed_precision.set_global_policy(precision)
+
+
+def latest_checkpoint(model_dir: str):
+    return tf.train.latest_checkpoint(model_dir)
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, model_dir: str, train_records: str, val_records: str | None = None,
+                 resume: str | None = None, log=print, progress: bool = True, evaluator=None):
+        self.config = config
+        self.model_dir = model_dir
+        self.train_records = train_records
+        self.val_records = val_records
+        self.resume = resume
+        self.log = log
+        self.progress = progress
+        self.evaluator = evaluator  # callable(model, step) -> dict with "hmean" or "mAP"
+        self._stop_signal = None
+
+    # -- set-up -------------------------------------------------------------------------
+    def _build(self):
+        cfg = self.config
+        set_precision(cfg.precision)
+        self.strategy = strategy_lib.make_strategy(cfg.strategy, cfg.num_cpu_devices)
+        self.chief = strategy_lib.is_chief(self.strategy)
+        self.num_replicas = self.strategy.num_replicas_in_sync
+        if cfg.global_batch_size % self.num_replicas:
+            raise ValueError(f"global batch {cfg.global_batch_size} is not divisible by {self.num_replicas} replicas")
+        with self.strategy.scope():
+            self.model = build_model(cfg.model, cfg.anchors)
+            self.optimizer, self.schedule = schedule_lib.make_optimizer(cfg.optim, cfg.num_steps, cfg.scaled_learning_rate)
+            if cfg.precision == "mixed_float16":
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        save_dir = self.model_dir if self.chief else os.path.join(self.model_dir, f".worker_tmp_{self._task_id()}")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=cfg.keep_checkpoints)
+
+    def _task_id(self):
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        return getattr(resolver, "task_id", 0) or 0
+
+    def _restore(self) -> int:
+        latest = tf.train.latest_checkpoint(self.model_dir)
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            step = int(self.step.numpy())
+            self.log(f"resuming from step {step} ({latest})")
+            return step
+        if self.resume:
+            path = tf.train.latest_checkpoint(self.resume) if os.path.isdir(self.resume) else self.resume
+            if not path:
+                raise FileNotFoundError(f"--resume: no checkpoint found at {self.resume}")
+            tf.train.Checkpoint(model=self.model).restore(path).expect_partial()
+            self.log(f"initialised weights from {path} (previous stage); step starts at 0")
+        return 0
+
+    def _dataset(self, start_step: int):
+        cfg = self.config
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            def fn(ctx):
+                per_replica = ctx.get_per_replica_batch_size(cfg.global_batch_size)
+                return train_dataset(self.train_records, cfg.input, cfg.anchors, cfg.matcher, cfg.coder,
+                                     batch_size=per_replica, input_context=ctx, start_step=start_step)
+            return self.strategy.distribute_datasets_from_function(fn)
+        ds = train_dataset(self.train_records, cfg.input, cfg.anchors, cfg.matcher, cfg.coder,
+                           batch_size=cfg.global_batch_size, start_step=start_step)
+        return self.strategy.experimental_distribute_dataset(ds)
+
+    def _make_train_step(self):
+        cfg = self.config
+        model, optimizer = self.model, self.optimizer
+        num_classes = cfg.model.num_classes
+
+        def replica_step(images, targets):
+            ctx = tf.distribute.get_replica_context()
+            local_pos = tf.reduce_sum(tf.cast(targets["cls_targets"] > 0, tf.float32))
+            global_pos = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_pos)
+            with tf.GradientTape() as tape:
+                outputs = model(images, training=True)
+                losses = detection_losses(outputs, targets, num_classes, cfg.loss, global_pos)
+                scaled = optimizer.scale_loss(losses["total_loss"]) if hasattr(optimizer, "scale_loss") else losses["total_loss"]
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return {k: losses[k] for k in ("total_loss", "cls_loss", "box_loss", "num_positives")}
+
+        def step_fn(iterator):
+            images, targets = next(iterator)
+            per_replica = self.strategy.run(replica_step, args=(images, targets))
+            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+        return tf.function(step_fn, jit_compile=cfg.jit_compile or None)
+
+    # -- loop ---------------------------------------------------------------------------
+    def _handle_signal(self, signum, _frame):
+        self._stop_signal = signum
+
+    def _save(self, step: int):
+        path = self.manager.save(checkpoint_number=step)
+        if not self.chief:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        return path
+
+    def run(self) -> dict:
+        cfg = self.config
+        os.makedirs(self.model_dir, exist_ok=True)
+        check_run_folder(self.model_dir, cfg)
+        self._build()
+        if self.chief:
+            cfg.save(self.model_dir)
+        start = self._restore()
+        if start >= cfg.num_steps:
+            self.log(f"already trained to step {start} of {cfg.num_steps}; nothing to do")
+            return {"steps": start, "train_seconds": 0.0, "images_per_second": 0.0, "final_loss": None}
+        iterator = iter(self._dataset(start))
+        train_step = self._make_train_step()
+        writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
+        old_handlers = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                old_handlers[sig] = signal.signal(sig, self._handle_signal)
+            except ValueError:  # not the main thread
+                pass
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.num_steps, initial=start, desc="train", unit="step", disable=not (self.progress and self.chief),
+                   file=sys.stderr, dynamic_ncols=True)
+        images_seen = 0
+        t_start = time.time()
+        t_window, images_window = time.time(), 0
+        best = {"metric": None, "step": None}
+        last = {}
+        step = start
+        try:
+            while step < cfg.num_steps:
+                values = train_step(iterator)
+                step = int(self.step.numpy()) + 1
+                self.step.assign(step)
+                last = {k: float(v) for k, v in values.items()}
+                if not math.isfinite(last["total_loss"]):
+                    kept = self.manager.latest_checkpoint
+                    raise NonFiniteLossError(
+                        f"loss is {last['total_loss']} at step {step} (cls {last['cls_loss']}, box {last['box_loss']}); "
+                        f"training stopped. The last good checkpoint is {kept or 'none (no checkpoint was written yet)'}; "
+                        "lower --learning_rate, raise --warmup_steps or set --clip_norm, then run again.")
+                images_seen += cfg.global_batch_size
+                images_window += cfg.global_batch_size
+                bar.update(1)
+                bar.set_postfix(loss=f"{last['total_loss']:.3f}", cls=f"{last['cls_loss']:.3f}", box=f"{last['box_loss']:.3f}")
+                if step % cfg.log_every == 0 or step == cfg.num_steps:
+                    now = time.time()
+                    ips = images_window / max(now - t_window, 1e-9)
+                    t_window, images_window = now, 0
+                    with writer.as_default(step=step):
+                        for k in ("total_loss", "cls_loss", "box_loss"):
+                            tf.summary.scalar(f"loss/{k}", last[k])
+                        tf.summary.scalar("learning_rate", float(self.schedule(step)))
+                        tf.summary.scalar("positives_per_image", last["num_positives"] / cfg.global_batch_size)
+                        tf.summary.scalar("images_per_second", ips)
+                if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+                    self._save(step)
+                if self.evaluator is not None and self.chief and (
+                        (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.num_steps):
+                    best = self._evaluate(step, best)
+                if self._stop_signal is not None:
+                    path = self._save(step)
+                    self.log(f"stopped by signal {self._stop_signal} at step {step}; checkpoint {path}. "
+                             "Run the same command again to continue.")
+                    break
+        finally:
+            bar.close()
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            writer.flush()
+        elapsed = time.time() - t_start
+        summary = {
+            "steps": step,
+            "start_step": start,
+            "train_seconds": round(elapsed, 2),
+            "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),
+            "final_loss": last.get("total_loss"),
+            "final_cls_loss": last.get("cls_loss"),
+            "final_box_loss": last.get("box_loss"),
+            "checkpoint": self.manager.latest_checkpoint,
+            "best": best,
+            "replicas": self.num_replicas,
+        }
+        if self.chief:
+            with open(os.path.join(self.model_dir, "train_summary.json"), "w") as f:
+                json.dump(summary, f, indent=1)
+        return summary
+
+    def _evaluate(self, step: int, best: dict) -> dict:
+        metrics = self.evaluator(self.model, step)
+        key = "hmean" if "hmean" in metrics else "mAP"
+        value = metrics.get(key)
+        writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "eval"))
+        with writer.as_default(step=step):
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)):
+                    tf.summary.scalar(f"eval/{k}", v)
+        self.log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        if value is not None and (best["metric"] is None or value > best["metric"]):
+            best = {"metric": value, "key": key, "step": step}
+            best_dir = os.path.join(self.model_dir, "best")
+            tf.train.Checkpoint(model=self.model).write(os.path.join(best_dir, "ckpt"))
+            with open(os.path.join(best_dir, "best.json"), "w") as f:
+                json.dump({**best, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}, f, indent=1)
+        return best
