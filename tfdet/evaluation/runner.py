@@ -1,0 +1,255 @@
+"""Run a detector over a dataset and score it: ICDAR 2015 / 2013 files and numbers, COCO mAP,
+score sweep, PR curve, per-image results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from tfdet.evaluation import coco as coco_eval
+from tfdet.evaluation import files as eval_files
+from tfdet.evaluation import icdar2013, icdar2015
+
+SWEEP = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
+
+
+def sample_key(sample, index: int) -> str:
+    """ICDAR id of a sample: N of img_N / gt_img_N, else its position (1-based)."""
+    stem = os.path.splitext(os.path.basename(sample.filename))[0]
+    m = re.search(r"(\d+)$", stem)
+    return m.group(1) if m else str(index + 1)
+
+
+def detect_samples(detector, samples, batch_size: int = 8, progress: bool = True):
+    """-> list of dict(quads (K, 4, 2), boxes (K, 4) yxyx, scores (K,), classes (K,)) in original pixels."""
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(total=len(samples), desc="detect", unit="img", disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start:start + batch_size]
+            out = detector.detect_encoded([s.image for s in chunk])
+            for i in range(len(chunk)):
+                n = int(out["num_detections"][i])
+                results.append({
+                    "quads": out["detection_quads"][i, :n].reshape(n, 4, 2).astype(np.float64),
+                    "boxes": out["detection_boxes"][i, :n].astype(np.float64),
+                    "scores": out["detection_scores"][i, :n].astype(np.float64),
+                    "classes": out["detection_classes"][i, :n].astype(np.int64),
+                })
+            bar.update(len(chunk))
+    return results
+
+
+def _int_quad_rows(result, threshold: float):
+    rows = []
+    for quad, score in zip(result["quads"], result["scores"]):
+        if score < threshold:
+            continue
+        coords = [int(round(v)) for v in np.asarray(quad).reshape(-1)]
+        if eval_files.is_clockwise(coords) and len({(coords[i], coords[i + 1]) for i in range(0, 8, 2)}) >= 3:
+            rows.append((coords, float(score)))
+    return rows
+
+
+def _gt_lines(sample, boxes: bool) -> str:
+    lines = []
+    for quad, text, dc in zip(sample.quads, sample.texts, sample.difficult):
+        t = "###" if dc else (text.replace("\n", " ") or "text")
+        if boxes:
+            xs, ys = quad[:, 0], quad[:, 1]
+            coords = [int(round(xs.min())), int(round(ys.min())), int(round(xs.max())), int(round(ys.max()))]
+        else:
+            q = np.round(quad).astype(int).reshape(-1)
+            coords = [int(v) for v in q]
+        lines.append(",".join(str(v) for v in coords) + "," + t)
+    return "".join(line + "\r\n" for line in lines)
+
+
+def score_icdar(samples, results, protocol: str, output_dir: str, score_threshold: float, write_files: bool = True) -> dict:
+    """Write gt/ and results/ (RRC layout) + submit.zip, and score them."""
+    keys = [sample_key(s, i) for i, s in enumerate(samples)]
+    if len(set(keys)) != len(keys):
+        keys = [str(i + 1) for i in range(len(samples))]
+    gt_dir = os.path.join(output_dir, "gt")
+    res_dir = os.path.join(output_dir, "results")
+    if write_files:
+        os.makedirs(gt_dir, exist_ok=True)
+        os.makedirs(res_dir, exist_ok=True)
+        for old in os.listdir(res_dir):
+            os.remove(os.path.join(res_dir, old))
+    if protocol == "icdar2015":
+        images = {}
+        for key, sample, result in zip(keys, samples, results):
+            rows = _int_quad_rows(result, 0.0)
+            gt_rows = [([int(v) for v in np.round(q).astype(int).reshape(-1)], dc) for q, dc in zip(sample.quads, sample.difficult)]
+            gt_rows = [(c, dc) for c, dc in gt_rows if eval_files.is_clockwise(c)]
+            images[key] = icdar2015.ImageData([c for c, _ in gt_rows], [dc for _, dc in gt_rows], [c for c, _ in rows], [s for _, s in rows])
+            if write_files:
+                with open(os.path.join(gt_dir, f"gt_img_{key}.txt"), "w", encoding="utf-8", newline="") as f:
+                    f.write(_gt_lines(sample, boxes=False))
+                eval_files.write_results(res_dir, key, [r for r in rows if r[1] >= score_threshold])
+        full = icdar2015.evaluate(images, SWEEP)
+        at = next((s for s in full["sweep"] if abs(s["score_threshold"] - score_threshold) < 1e-9), None)
+        if at is None:
+            masked = {k: icdar2015.ImageData(v.gt_points, v.gt_dont_care,
+                                             [p for p, s in zip(v.det_points, v.det_scores) if s >= score_threshold],
+                                             [s for s in v.det_scores if s >= score_threshold]) for k, v in images.items()}
+            at = icdar2015.evaluate(masked)
+        summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": at["precision"], "recall": at["recall"],
+                   "hmean": at["hmean"], "sweep": full["sweep"], "best": full["best"]}
+    else:
+        images = {}
+        for key, sample, result in zip(keys, samples, results):
+            rects = []
+            for box, score in zip(result["boxes"], result["scores"]):
+                if score >= score_threshold:
+                    rects.append([int(round(box[1])), int(round(box[0])), int(round(box[3])), int(round(box[2]))])
+            gt = [[float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())] for q in sample.quads]
+            gt = [[round(v) for v in r] for r in gt]
+            images[key] = (gt, list(sample.difficult), rects)
+            if write_files:
+                with open(os.path.join(gt_dir, f"gt_img_{key}.txt"), "w", encoding="utf-8", newline="") as f:
+                    f.write(_gt_lines(sample, boxes=True))
+                with open(os.path.join(res_dir, f"res_img_{key}.txt"), "w", encoding="utf-8", newline="") as f:
+                    f.write("".join(",".join(str(v) for v in r) + "\r\n" for r in rects))
+        res = icdar2013.evaluate(images)
+        sweep = []
+        for t in SWEEP:
+            sub = {k: (g, d, [r for r, s in zip(_rects(res_i), _scores(res_i)) if s >= t]) for k, (g, d, _), res_i in
+                   zip(images.keys(), images.values(), results)}
+            sweep.append({"score_threshold": float(t), **{k: v for k, v in icdar2013.evaluate(sub).items() if k in ("precision", "recall", "hmean")}})
+        summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": res["precision"], "recall": res["recall"],
+                   "hmean": res["hmean"], "sweep": sweep, "best": max(sweep, key=lambda s: (s["hmean"], -s["score_threshold"]))}
+    if write_files:
+        eval_files.zip_folder(res_dir, os.path.join(output_dir, "submit.zip"))
+    return summary
+
+
+def _rects(result):
+    return [[int(round(b[1])), int(round(b[0])), int(round(b[3])), int(round(b[2]))] for b in result["boxes"]]
+
+
+def _scores(result):
+    return list(result["scores"])
+
+
+def score_coco(samples, results, category_ids: dict | None = None) -> dict:
+    gt_images, dets = [], []
+    for i, (sample, result) in enumerate(zip(samples, results)):
+        image_id = int(sample.source_id) if str(sample.source_id).isdigit() else i + 1
+        anns = []
+        for quad, label, crowd, area in zip(sample.quads, sample.labels, sample.is_crowd, sample.areas):
+            x0, y0 = float(quad[:, 0].min()), float(quad[:, 1].min())
+            anns.append({"bbox": [x0, y0, float(quad[:, 0].max()) - x0, float(quad[:, 1].max()) - y0],
+                         "category_id": (category_ids or {}).get(label, label), "iscrowd": int(crowd), "area": float(area)})
+        gt_images.append({"id": image_id, "height": sample.height, "width": sample.width, "annotations": anns})
+        for box, score, label in zip(result["boxes"], result["scores"], result["classes"]):
+            dets.append({"image_id": image_id, "category_id": (category_ids or {}).get(int(label), int(label)),
+                         "bbox": [float(box[1]), float(box[0]), float(box[3] - box[1]), float(box[2] - box[0])], "score": float(score)})
+    return {"protocol": "coco", **coco_eval.evaluate(gt_images, dets)}
+
+
+def write_pictures(samples, results, folder: str, score_threshold: float, count: int = 8):
+    from tfdet import visualize
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for sample, result in list(zip(samples, results))[:count]:
+        image = visualize.sample_picture(sample, with_text=False)
+        keep = result["scores"] >= score_threshold
+        image = visualize.draw_quads(image, result["quads"][keep], [visualize.PRED_COLOR] * int(keep.sum()),
+                                     [f"{s:.2f}" for s in result["scores"][keep]])
+        path = os.path.join(folder, os.path.splitext(os.path.basename(sample.filename))[0] + "_pred.png")
+        visualize.save_png(path, image)
+        paths.append(path)
+    return paths
+
+
+def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_threshold: float = 0.5,
+                      batch_size: int = 8, progress: bool = True, pictures: int = 8) -> dict:
+    """Detect, score, write summary.json (+ RRC files, submit.zip, PR curve, pictures)."""
+    from tfdet import visualize
+
+    os.makedirs(output_dir, exist_ok=True)
+    start = time.time()
+    results = detect_samples(detector, samples, batch_size, progress)
+    detect_seconds = time.time() - start
+    if protocol in ("icdar2015", "icdar2013"):
+        summary = score_icdar(samples, results, protocol, output_dir, score_threshold)
+        recalls = [s["recall"] for s in summary["sweep"]]
+        precisions = [s["precision"] for s in summary["sweep"]]
+        pr_path = os.path.join(output_dir, "pr_curve.png")
+        visualize.plot_pr_curve(pr_path, recalls, precisions, summary["best"], title=f"{protocol}: precision-recall over score thresholds")
+        summary["pr_curve"] = pr_path
+    elif protocol == "coco":
+        summary = score_coco(samples, results)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}")
+    summary["images"] = len(samples)
+    summary["detect_seconds"] = round(detect_seconds, 2)
+    summary["images_per_second"] = round(len(samples) / max(detect_seconds, 1e-9), 2)
+    if pictures:
+        summary["pictures"] = write_pictures(samples, results, os.path.join(output_dir, "pictures"), score_threshold, pictures)
+    with open(os.path.join(output_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    with open(os.path.join(output_dir, "detections.jsonl"), "w") as f:
+        for sample, result in zip(samples, results):
+            f.write(json.dumps({"filename": sample.filename, "quads": np.round(result["quads"], 2).tolist(),
+                                "scores": np.round(result["scores"], 4).tolist(), "classes": result["classes"].tolist()}) + "\n")
+    return summary
+
+
+def load_samples(records: str | None = None, dataset: str | None = None, image_dir: str | None = None,
+                 annotations: str | None = None, log=print):
+    """Ground truth from records or from a raw dataset folder."""
+    if records:
+        from tfdet.records.codec import read_samples
+
+        return list(read_samples(records))
+    from tfdet.datasets import get_reader
+
+    reader = get_reader(dataset, image_dir=image_dir, annotations=annotations)
+    samples = []
+    for item in reader.items():
+        sample, problems = reader.load(item)
+        for p in problems:
+            if p.fatal:
+                log(f"warning: {p}")
+        if sample is not None:
+            samples.append(sample)
+    return samples
+
+
+def make_training_evaluator(config, val_records: str, protocol: str, model_dir: str, score_threshold: float = 0.5):
+    """Callable for the trainer: scores the in-memory model and keeps pictures for TensorBoard."""
+    import tensorflow as tf
+
+    from tfdet.postprocess import PostprocessConfig
+    from tfdet.serving.module import DetectorModule
+
+    samples = load_samples(records=val_records)
+
+    def evaluator(model, step):
+        post = PostprocessConfig(classification_loss=config.model.classification_loss)
+        module = DetectorModule(model, config.anchors, config.coder, post, config.evaluation_size)
+        out_dir = os.path.join(model_dir, "eval", f"step_{step}")
+        summary = evaluate_detector(module, samples, protocol, out_dir, score_threshold, progress=False, pictures=4)
+        writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+        with writer.as_default(step=step):
+            for path in summary.get("pictures", [])[:4]:
+                image = tf.io.decode_png(tf.io.read_file(path))[None]
+                tf.summary.image(f"predictions/{os.path.basename(path)}", image)
+        keys = ("hmean", "precision", "recall") if protocol != "coco" else ("mAP", "mAP_50")
+        out = {k: float(summary[k]) for k in keys}
+        if protocol != "coco":
+            out["best_sweep_hmean"] = float(summary["best"]["hmean"])
+        return out
+
+    return evaluator

@@ -1,0 +1,152 @@
+"""DetectorModule: the whole detector as a tf.Module, used by export *and* by evaluation of
+checkpoints, so both run the same graph.
+
+Inputs are images as sent by a client; outputs are in pixels of those images
+(DESIGN.md, "Serving contract"). Huge images are bounded: JPEGs are decoded
+at 1/2, 1/4 or 1/8 scale in the DCT domain when they are much larger than the
+network input, and images over `max_pixels` (read from the JPEG/PNG header,
+before decoding) are refused with an error status.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdet import keys
+from tfdet.anchors.generator import generate_anchors_np
+from tfdet.input.augment import resize_and_pad
+from tfdet.postprocess import PostprocessConfig, detect_batch
+
+MAX_PIXELS = 100_000_000  # 100 MP
+
+
+def _png_shape(data):
+    header = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8)
+    header = tf.cast(header, tf.int64)
+    width = header[0] * 16777216 + header[1] * 65536 + header[2] * 256 + header[3]
+    height = header[4] * 16777216 + header[5] * 65536 + header[6] * 256 + header[7]
+    return height, width
+
+
+def decode_bounded(data, size: int, max_pixels: int = MAX_PIXELS):
+    """Encoded bytes -> (uint8 image [h, w, 3], original (height, width) float32)."""
+    data = tf.convert_to_tensor(data, tf.string)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff")
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n")
+
+    def jpeg():
+        shape = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
+        h, w = shape[0], shape[1]
+        tf.debugging.assert_less_equal(h * w, tf.constant(max_pixels, tf.int64), message="image has too many pixels")
+        factor = tf.maximum(h, w) // (2 * size)
+        branches = [lambda r=r: tf.image.decode_jpeg(data, channels=3, ratio=r) for r in (1, 2, 4, 8)]
+        index = tf.cast(tf.minimum(tf.where(factor >= 8, 3, tf.where(factor >= 4, 2, tf.where(factor >= 2, 1, 0))), 3), tf.int32)
+        image = tf.switch_case(index, branches)
+        return image, tf.cast(tf.stack([h, w]), tf.float32)
+
+    def png():
+        h, w = _png_shape(data)
+        tf.debugging.assert_less_equal(h * w, tf.constant(max_pixels, tf.int64), message="image has too many pixels")
+        image = tf.io.decode_png(data, channels=3)
+        return image, tf.cast(tf.stack([h, w]), tf.float32)
+
+    def other():
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return image, tf.cast(tf.shape(image)[:2], tf.float32)
+
+    image, original = tf.case([(is_jpeg, jpeg), (is_png, png)], default=other, exclusive=False)
+    image = tf.ensure_shape(image, [None, None, 3])
+    return image, original
+
+
+class DetectorModule(tf.Module):
+    def __init__(self, model: keras.Model, anchor_config, coder, post_config: PostprocessConfig, size: int,
+                 max_pixels: int = MAX_PIXELS):
+        super().__init__(name="tfdet_detector")
+        anchor_config.check_input_size(size, size)
+        self.model = model
+        self.size = int(size)
+        self.coder = coder
+        self.post_config = post_config
+        self.max_pixels = int(max_pixels)
+        self.anchors = tf.constant(generate_anchors_np(anchor_config, size, size))
+        # Track the underlying tf.Variables explicitly: without this the C++ loader (TF Serving,
+        # saved_model_cli) cannot find Keras 3 variables held through a tf.Module (keras#20095).
+        self.model_variables = [getattr(v, "value", v) for v in model.variables]
+
+    def _prepare_one(self, image, original_hw):
+        """uint8 image (maybe DCT-downscaled) + original size -> network image, scale (x, y) original->network."""
+        padded, scale = resize_and_pad(image, self.size)
+        decoded_hw = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = scale * tf.stack([decoded_hw[1] / original_hw[1], decoded_hw[0] / original_hw[0]])
+        return padded, scale
+
+    def _run(self, images, scales, originals):
+        outputs = self.model(images, training=False)
+        det = detect_batch(outputs, self.anchors, self.coder, self.post_config)
+        sx = scales[:, 0][:, None, None]
+        sy = scales[:, 1][:, None, None]
+        w = originals[:, 1][:, None, None]
+        h = originals[:, 0][:, None, None]
+        quads = det["quads"]
+        qx = tf.clip_by_value(quads[..., 0] / sx, 0.0, w)
+        qy = tf.clip_by_value(quads[..., 1] / sy, 0.0, h)
+        quads = tf.stack([qx, qy], -1)
+        valid = tf.sequence_mask(det["num_detections"], self.post_config.max_detections)
+        quads = tf.where(valid[..., None, None], quads, 0.0)
+        b = det["boxes"]
+        boxes = tf.stack([tf.clip_by_value(b[..., 0] / sy[..., 0], 0.0, h[..., 0]), tf.clip_by_value(b[..., 1] / sx[..., 0], 0.0, w[..., 0]),
+                          tf.clip_by_value(b[..., 2] / sy[..., 0], 0.0, h[..., 0]), tf.clip_by_value(b[..., 3] / sx[..., 0], 0.0, w[..., 0])], -1)
+        boxes = tf.where(valid[..., None], boxes, 0.0)
+        batch = tf.shape(quads)[0]
+        return {
+            keys.OUT_QUADS: tf.reshape(quads, [batch, self.post_config.max_detections, 8]),
+            keys.OUT_BOXES: boxes,
+            keys.OUT_SCORES: det["scores"],
+            keys.OUT_CLASSES: tf.cast(det["classes"], tf.int32),
+            keys.OUT_NUM: tf.cast(det["num_detections"], tf.int32),
+        }
+
+    def _from_encoded(self, encoded):
+        def one(data):
+            image, original = decode_bounded(data, self.size, self.max_pixels)
+            padded, scale = self._prepare_one(image, original)
+            return padded, scale, original
+
+        images, scales, originals = tf.map_fn(
+            one, encoded, fn_output_signature=(tf.TensorSpec([self.size, self.size, 3], tf.float32),
+                                               tf.TensorSpec([2], tf.float32), tf.TensorSpec([2], tf.float32)))
+        return self._run(images, scales, originals)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    def serve_encoded(self, images):
+        return self._from_encoded(images)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+    def serve_image_tensor(self, images):
+        shape = tf.cast(tf.shape(images)[1:3], tf.float32)
+        tf.debugging.assert_less_equal(shape[0] * shape[1], float(self.max_pixels), message="image has too many pixels")
+
+        def one(image):
+            padded, scale = self._prepare_one(image, shape)
+            return padded, scale, shape
+
+        out = tf.map_fn(one, images, fn_output_signature=(tf.TensorSpec([self.size, self.size, 3], tf.float32),
+                                                          tf.TensorSpec([2], tf.float32), tf.TensorSpec([2], tf.float32)))
+        return self._run(*out)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_tf_example(self, examples):
+        parsed = tf.io.parse_example(examples, {keys.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string)})
+        return self._from_encoded(parsed[keys.IMAGE_ENCODED])
+
+    def detect_encoded(self, encoded_list) -> dict:
+        """Python helper: list of encoded images -> numpy outputs."""
+        out = self.serve_encoded(tf.constant(list(encoded_list), dtype=tf.string))
+        return {k: v.numpy() for k, v in out.items()}
+
+
+def numpy_outputs(outputs) -> dict:
+    return {k: (v.numpy() if hasattr(v, "numpy") else np.asarray(v)) for k, v in outputs.items()}
