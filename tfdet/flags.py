@@ -230,3 +230,65 @@ def run_config_from_flags(f=None):
         num_cpu_devices=f.num_cpu_devices,
         allow_anchor_change=f.allow_anchor_change,
     )
+
+
+def define_postprocess_flags():
+    _define_once("float", "score_threshold", 0.5, "Detections below this score are dropped.")
+    _define_once("float", "nms_iou", 0.3, "Quad NMS IoU threshold.")
+    _define_once("integer", "max_detections", 100, "Detections per image.")
+    _define_once("integer", "pre_nms_top_k", 1000, "Candidates kept before NMS.")
+    _define_once("integer", "size", 0, "Network input size (0: the run's evaluation size).")
+
+
+def postprocess_config_from_flags(f=None, score_floor: float | None = None):
+    from tfdet.postprocess import PostprocessConfig
+
+    f = f or FLAGS
+    threshold = f.score_threshold if score_floor is None else min(score_floor, f.score_threshold)
+    return PostprocessConfig(score_threshold=threshold, pre_nms_top_k=f.pre_nms_top_k, nms_iou_threshold=f.nms_iou,
+                             max_detections=f.max_detections)
+
+
+def define_evaluate_flags():
+    from tfdet.datasets import READER_NAMES
+
+    define_postprocess_flags()
+    _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
+    _define_once("enum", "protocol", "icdar2015", "Scoring protocol.", enum_values=["icdar2015", "icdar2013", "coco"])
+    _define_once("string", "output_dir", None, "Where summary.json, results/, submit.zip and pictures go.")
+    _define_once("string", "records", None, "Evaluation record glob.")
+    _define_once("enum", "dataset", None, "Raw dataset format (instead of --records).", enum_values=list(READER_NAMES))
+    _define_once("string", "image_dir", None, "Raw dataset images.")
+    _define_once("string", "annotations", None, "Raw dataset annotations.")
+    _define_once("integer", "batch_size", 8, "Images per forward pass.")
+    _define_once("integer", "pictures", 8, "Images drawn with their detections.")
+    _define_once("bool", "progress", True, "Show progress bars.")
+
+
+def define_export_flags():
+    define_postprocess_flags()
+    _define_once("string", "model_dir", None, "Run folder (or checkpoint) to export.")
+    _define_once("string", "export_dir", None, "export/<name>: versions are written below it.")
+    _define_once("integer", "version", 0, "Version number (0: next free).")
+
+
+def define_predict_flags():
+    define_postprocess_flags()
+    _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
+    _define_once("string", "images", None, "Image file, folder or glob.")
+    _define_once("string", "output_dir", None, "Where PNGs and detections.jsonl go.")
+    _define_once("integer", "batch_size", 4, "Images per forward pass.")
+
+
+def define_optimize_anchor_flags():
+    define_anchor_flags()
+    _define_once("string", "records", None, "Record glob, or a dataset.json / records folder.")
+    _define_once("string", "output", None, "Anchor flagfile to write (configs/anchors/NAME.cfg).")
+    _define_once("string", "sizes", "512", "Training sizes as in tools/train.py ('768', '608-960:32').")
+    _define_once("enum", "method", "kmeans", "kmeans (1 - IoU) or evolution (fizyr-style).", enum_values=["kmeans", "evolution"])
+    _define_once("integer", "num_clusters", 9, "K-means clusters.")
+    _define_once("integer", "num_ratios", 5, "Aspect ratios in the result.")
+    _define_once("integer", "num_scales", 3, "Scales (evolution).")
+    _define_once("float", "positive_iou", 0.5, "IoU an anchor needs to be positive.")
+    _define_once("integer", "seed", 0, "Seed.")
+    _define_once("string", "plots_dir", "", "Where the PNG plots go (default: beside --output).")

@@ -1,0 +1,38 @@
+"""tools/evaluate.py: a model (checkpoint or SavedModel) on records or a raw dataset."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tfdet import flags as tfdet_flags
+
+
+def run(FLAGS) -> int:
+    from tfdet.evaluation.files import EvaluationFormatError
+    from tfdet.evaluation.runner import evaluate_detector, load_samples
+    from tfdet.serving.export import load_detector
+
+    if not FLAGS.records and not (FLAGS.dataset and FLAGS.annotations):
+        print("error: give --records, or --dataset with --image_dir and --annotations", file=sys.stderr)
+        return 2
+    try:
+        samples = load_samples(FLAGS.records, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
+        if not samples:
+            print("error: no images to evaluate", file=sys.stderr)
+            return 2
+        # detections are kept down to the lowest sweep threshold; --score_threshold picks the reported point
+        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05)
+        detector = load_detector(FLAGS.model, post, FLAGS.size or None)
+        summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, FLAGS.score_threshold,
+                                    FLAGS.batch_size, FLAGS.progress, FLAGS.pictures)
+    except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    keys = ("precision", "recall", "hmean") if FLAGS.protocol != "coco" else ("mAP", "mAP_50", "mAP_75")
+    line = {k: summary[k] for k in keys}
+    if "best" in summary:
+        line["best"] = summary["best"]
+    line.update({"images": summary["images"], "images_per_second": summary["images_per_second"], "output_dir": FLAGS.output_dir})
+    print(json.dumps(line))
+    return 0
