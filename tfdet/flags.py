@@ -16,7 +16,7 @@ FLAGS = flags.FLAGS
 def _define_once(kind, name, default, help_text, **kwargs):
     if name in FLAGS:
         return
-    getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text, **kwargs)
+    getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text, flag_values=FLAGS, **kwargs)
 
 
 def define_conversion_flags():

@@ -118,7 +118,7 @@ class AnchorConfig:
         """Flagfile lines that `tools/train.py` reads back into this config."""
 
         def fmt(values):
-            return ",".join(f"{v:.6g}" for v in values)
+            return ",".join(repr(float(v)) for v in values)  # exact round trip
 
         lines = [
             f"--anchor_min_level={self.min_level}",

@@ -61,6 +61,7 @@ class Trainer:
         self.strategy = strategy_lib.make_strategy(cfg.strategy, cfg.num_cpu_devices)
         self.chief = strategy_lib.is_chief(self.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
+        keras.utils.set_random_seed(cfg.input.seed)  # same initial weights for the same seed
         if cfg.global_batch_size % self.num_replicas:
             raise ValueError(f"global batch {cfg.global_batch_size} is not divisible by {self.num_replicas} replicas")
         with self.strategy.scope():

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdet.anchors.coder import BoxCoder
+from tfdet.anchors.config import AnchorConfig, AnchorMismatchError, check_same
+from tfdet.anchors.generator import generate_anchors, generate_anchors_np
+from tfdet.anchors.matcher import IGNORE, MatcherConfig, assign
+
+
+def test_anchor_golden_values_small_config():
+    cfg = AnchorConfig(min_level=3, max_level=4, base_sizes=(8, 16), aspect_ratios=(1, 4), scales_per_octave=1)
+    anchors = generate_anchors(cfg, 32, 32).numpy()
+    assert anchors.shape == ((4 * 4 + 2 * 2) * 2, 4) == (cfg.num_anchors(32, 32), 4)
+    # level 3, y=0, x=0: ratio 1 (8x8) then ratio 4 (16x4) centred at (4, 4)
+    np.testing.assert_allclose(anchors[0], [0, 0, 8, 8])
+    np.testing.assert_allclose(anchors[1], [2, -4, 6, 12])
+    # level 3, y=0, x=1 -> centre x 12
+    np.testing.assert_allclose(anchors[2], [0, 8, 8, 16])
+    # first anchor of level 4 (index 32): centre (8, 8), 16x16
+    np.testing.assert_allclose(anchors[32], [0, 0, 16, 16])
+    np.testing.assert_allclose(anchors, generate_anchors_np(cfg, 32, 32))
+
+
+def test_scales_order_and_serialisation(tmp_path):
+    cfg = AnchorConfig.for_levels(3, 7, scales_per_octave=2, aspect_ratios=(1, 2))
+    shapes = cfg.shapes_per_level(3)
+    assert len(shapes) == 4
+    np.testing.assert_allclose(shapes[0], (32, 32))
+    np.testing.assert_allclose(shapes[2], (32 * 2 ** 0.5, 32 * 2 ** 0.5))
+    assert AnchorConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="multiple of the largest stride"):
+        cfg.num_anchors(300, 300)
+    with pytest.raises(AnchorMismatchError, match="aspect_ratios"):
+        check_same(cfg, AnchorConfig.for_levels(3, 7, scales_per_octave=2, aspect_ratios=(1, 3)), "run")
+
+
+def test_flagfile_round_trip():
+    from absl import flags as absl_flags
+
+    from tfdet import flags as tfdet_flags
+
+    cfg = AnchorConfig(min_level=2, max_level=5, base_sizes=(10, 20.5, 41, 82), aspect_ratios=(1, 2.5, 1 / 3), scales=(1.0, 1.3))
+    fv = absl_flags.FlagValues()
+    old = tfdet_flags.FLAGS
+    tfdet_flags.FLAGS = fv
+    try:
+        tfdet_flags.define_anchor_flags()
+    finally:
+        tfdet_flags.FLAGS = old
+    fv(["prog"] + cfg.to_flags())
+    assert tfdet_flags.anchor_config_from_flags(fv) == cfg
+
+
+@pytest.mark.parametrize("loc_outputs", [12, 8])
+def test_encode_decode_round_trip(loc_outputs):
+    rng = np.random.default_rng(0)
+    anchors = np.concatenate([rng.uniform(0, 200, (500, 2)), rng.uniform(5, 80, (500, 2))], 1)
+    anchors = np.stack([anchors[:, 0], anchors[:, 1], anchors[:, 0] + anchors[:, 2], anchors[:, 1] + anchors[:, 3]], 1)
+    centers = np.stack([(anchors[:, 1] + anchors[:, 3]) / 2, (anchors[:, 0] + anchors[:, 2]) / 2], 1)
+    quads = centers[:, None, :] + rng.uniform(-40, 40, (500, 4, 2))
+    coder = BoxCoder(loc_outputs=loc_outputs)
+    enc = coder.encode(tf.constant(quads, tf.float32), tf.constant(anchors, tf.float32))
+    assert enc.shape == (500, loc_outputs)
+    dec_quads, dec_boxes = coder.decode(enc, tf.constant(anchors, tf.float32))
+    np.testing.assert_allclose(dec_quads.numpy(), quads, atol=1e-4 * 200)
+    box = np.stack([quads[..., 1].min(1), quads[..., 0].min(1), quads[..., 1].max(1), quads[..., 0].max(1)], 1)
+    np.testing.assert_allclose(dec_boxes.numpy(), box, atol=2e-2)
+
+
+def test_assignment_hand_made_cases():
+    anchors = tf.constant([[0, 0, 10, 10], [0, 5, 10, 15], [0, 50, 10, 60], [20, 20, 30, 30], [100, 100, 110, 110],
+                           [0, 100, 10, 110]], tf.float32)
+    gt = tf.constant([[0, 0, 10, 10], [21, 21, 31, 41], [100, 100, 140, 140]], tf.float32)
+    labels = tf.constant([1, 2, 1])
+    difficult = tf.constant([False, False, True])
+    cls, matched = assign(anchors, gt, labels, difficult, MatcherConfig(0.5, 0.4, 0.5))
+    cls = cls.numpy()
+    assert cls[0] == 1 and matched.numpy()[0] == 0  # IoU 1 -> positive
+    assert cls[1] == 0  # IoU 50/150 = 0.33 < 0.4 -> background
+    assert cls[2] == 0  # far away -> background
+    assert cls[3] == 2  # IoU 81/219 = 0.37 < 0.4, but the best anchor of gt 1 is forced positive
+    assert cls[4] == IGNORE  # inside the don't-care region
+    assert cls[5] == 0
+
+
+def test_ignore_band_and_no_ground_truth():
+    anchors = tf.constant([[0, 0, 10, 10], [0, 0, 10, 20]], tf.float32)
+    gt = tf.constant([[0, 0, 10, 9]], tf.float32)
+    cls, _ = assign(anchors, gt, tf.constant([1]), tf.constant([False]), MatcherConfig(0.5, 0.4))
+    assert cls.numpy().tolist() == [1, IGNORE]  # 0.9 positive; 0.45 in the ignore band
+    cls, _ = assign(anchors, tf.zeros([0, 4]), tf.zeros([0], tf.int32), tf.zeros([0], tf.bool))
+    assert cls.numpy().tolist() == [0, 0]

@@ -1,0 +1,150 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import shared_path
+from tfdet.anchors.coder import BoxCoder
+from tfdet.anchors.config import AnchorConfig
+from tfdet.anchors.matcher import MatcherConfig
+from tfdet.datasets import get_reader
+from tfdet.input import augment
+from tfdet.input.pipeline import InputConfig, eval_dataset, parse_sizes, train_dataset
+from tfdet.ops import quads as quad_ops
+from tfdet.records import writer
+
+ANCHORS = AnchorConfig(min_level=3, max_level=5, base_sizes=(16, 32, 64), aspect_ratios=(1, 3), scales_per_octave=1)
+
+
+@pytest.fixture(scope="module")
+def synthetic_records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    writer.convert(get_reader("synthetic", num_images=12, seed=5), str(out), num_shards=2, progress=False)
+    return os.path.join(str(out), "*.tfrecord")
+
+
+def test_parse_sizes():
+    assert parse_sizes("608-960:32") == tuple(range(608, 961, 32))
+    assert parse_sizes("768") == (768,)
+    assert parse_sizes("608,768") == (608, 768)
+
+
+def _quad_rect(x0, y0, w, h):
+    return np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]], np.float32)
+
+
+def test_crop_keeps_quads_exact_and_marks_cut_ones():
+    image = tf.zeros([200, 300, 3], tf.uint8)
+    quads = tf.constant(np.stack([_quad_rect(10, 10, 40, 20), _quad_rect(150, 100, 60, 30), _quad_rect(280, 180, 40, 40)]))
+    labels = tf.constant([1, 1, 1])
+    difficult = tf.constant([False, False, False])
+    cfg = augment.AugmentConfig(crop_probability=1.0, crop_min_scale=0.2)
+    for s in range(20):
+        img, q, lab, dc = augment.random_crop(image, quads, labels, difficult, tf.constant([s, 1], tf.int64), cfg)
+        h, w = img.shape[0], img.shape[1]
+        q = q.numpy()
+        assert len(q) >= 1 and (~dc.numpy()).any(), "a crop keeps at least one care quad"
+        assert q[..., 0].min() >= 0 and q[..., 0].max() <= w and q[..., 1].min() >= 0 and q[..., 1].max() <= h
+    # a fixed window: quad 0 fully inside (exact shift), quad 1 cut to a sliver (don't care), quad 2 outside (dropped)
+    q, lab, dc = augment.restrict_to_window(quads, labels, difficult, 5.0, 5.0, 150.0, 110.0, 0.7)
+    np.testing.assert_allclose(q.numpy()[0], _quad_rect(5, 5, 40, 20), atol=0.5)
+    assert dc.numpy().tolist() == [False, True] and len(q) == 2
+    np.testing.assert_allclose(q.numpy()[1], _quad_rect(145, 95, 5, 15), atol=0.5)
+
+
+def test_rotation_moves_quads_with_the_image():
+    image = np.zeros([100, 100, 3], np.uint8)
+    image[40:60, 20:80] = 255
+    quad = _quad_rect(20, 40, 60, 20)
+    cfg = augment.AugmentConfig(rotate_probability=1.0, max_rotation_degrees=20)
+    img, q, _, _ = augment.random_rotate(tf.constant(image), tf.constant(quad[None]), tf.constant([1]), tf.constant([False]),
+                                         tf.constant([3, 4], tf.int64), cfg)
+    img, q = img.numpy(), q.numpy()[0]
+    inside = np.zeros(img.shape[:2], np.uint8)
+    import cv2
+
+    cv2.fillPoly(inside, [np.round(q * 1).astype(np.int32)], 1)
+    bright = img[..., 0] > 127
+    overlap = (bright & (inside > 0)).sum() / bright.sum()
+    assert overlap > 0.9
+    assert quad_ops.signed_area(tf.constant(q)).numpy() > 0
+
+
+def test_resize_and_pad_scales_quads():
+    image = tf.zeros([100, 200, 3])
+    quads = tf.constant(_quad_rect(10, 20, 30, 40)[None])
+    out, scale, q = augment.resize_and_pad(image, 64, quads)
+    assert out.shape == (64, 64, 3)
+    np.testing.assert_allclose(scale.numpy(), [0.32, 0.32])
+    np.testing.assert_allclose(q.numpy()[0], _quad_rect(3.2, 6.4, 9.6, 12.8), atol=1e-4)
+
+
+def test_multiscale_batches_have_allowed_sizes(synthetic_records):
+    cfg = InputConfig(sizes=(96, 128, 160), batch_size=2, deterministic=True, seed=1)
+    ds = train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), BoxCoder())
+    seen = set()
+    for images, targets in ds.take(10):
+        size = images.shape[1]
+        assert images.shape[1:] == (size, size, 3) and size in cfg.sizes
+        assert targets["cls_targets"].shape == (2, ANCHORS.num_anchors(size, size))
+        assert targets["box_targets"].shape == (2, ANCHORS.num_anchors(size, size), 12)
+        seen.add(size)
+    assert len(seen) >= 2
+
+
+def test_deterministic_mode_repeats(synthetic_records):
+    cfg = InputConfig(sizes=(128,), batch_size=2, deterministic=True, seed=3)
+    a = [x.numpy() for x, _ in train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), BoxCoder()).take(3)]
+    b = [x.numpy() for x, _ in train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), BoxCoder()).take(3)]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_targets_decode_back_to_ground_truth(synthetic_records):
+    from tfdet.anchors.generator import generate_anchors
+
+    cfg = InputConfig(sizes=(128,), batch_size=1, deterministic=True,
+                      augment=augment.AugmentConfig(crop_probability=0.0, photometric=False))
+    coder = BoxCoder()
+    images, targets = next(iter(train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), coder)))
+    cls = targets["cls_targets"][0]
+    pos = tf.where(cls > 0)[:, 0]
+    assert len(pos) > 0
+    anchors = tf.gather(generate_anchors(ANCHORS, 128, 128), pos)
+    quads, _ = coder.decode(tf.gather(targets["box_targets"][0], pos), anchors)
+    q = quads.numpy()
+    assert q.min() > -1 and q.max() < 129  # decoded quads lie in the image
+
+
+def test_pipeline_on_real_icdar2015_records(tmp_path):
+    root = shared_path("icdar2015", "train")
+    out = str(tmp_path / "ic15")
+    writer.convert(get_reader("icdar2015", image_dir=os.path.join(root, "images"), annotations=os.path.join(root, "gt")), out,
+                   num_shards=2, progress=False)
+    cfg = InputConfig(sizes=(256, 320), batch_size=2, deterministic=True)
+    images, targets = next(iter(train_dataset(os.path.join(out, "*.tfrecord"), cfg, ANCHORS, MatcherConfig(), BoxCoder())))
+    assert images.shape[0] == 2 and np.isfinite(targets["box_targets"].numpy()).all()
+    batch = next(iter(eval_dataset(os.path.join(out, "*.tfrecord"), 256, 4)))
+    assert batch["image"].shape == (4, 256, 256, 3)
+    assert batch["num_gt"].numpy().sum() > 0
+    np.testing.assert_allclose(batch["scale"].numpy()[:, 0], 256 / 1280, rtol=1e-3)
+
+
+def test_od_api_records_without_quads(tmp_path):
+    import cv2
+
+    from tfdet.input.parser import parse_example
+
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((50, 100, 3), np.uint8))
+    feature = {
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg.tobytes()])),
+        "image/object/bbox/xmin": tf.train.Feature(float_list=tf.train.FloatList(value=[0.1])),
+        "image/object/bbox/xmax": tf.train.Feature(float_list=tf.train.FloatList(value=[0.5])),
+        "image/object/bbox/ymin": tf.train.Feature(float_list=tf.train.FloatList(value=[0.2])),
+        "image/object/bbox/ymax": tf.train.Feature(float_list=tf.train.FloatList(value=[0.6])),
+    }
+    ex = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    parsed = parse_example(tf.constant(ex))
+    np.testing.assert_allclose(parsed["quads"].numpy()[0], _quad_rect(10, 10, 40, 20), atol=1e-4)
+    assert parsed["labels"].numpy().tolist() == [1] and parsed["difficult"].numpy().tolist() == [False]
