@@ -84,6 +84,16 @@ class DetectorModule(tf.Module):
         return padded, scale
 
     def _run(self, images, scales, originals):
+        m = self.post_config.max_detections
+
+        def empty():
+            return {keys.OUT_QUADS: tf.zeros([0, m, 8]), keys.OUT_BOXES: tf.zeros([0, m, 4]), keys.OUT_SCORES: tf.zeros([0, m]),
+                    keys.OUT_CLASSES: tf.zeros([0, m], tf.int32), keys.OUT_NUM: tf.zeros([0], tf.int32)}
+
+        # an empty request gets an empty answer (convolutions are not defined on empty batches everywhere)
+        return tf.cond(tf.shape(images)[0] > 0, lambda: self._detect(images, scales, originals), empty)
+
+    def _detect(self, images, scales, originals):
         outputs = self.model(images, training=False)
         det = detect_batch(outputs, self.anchors, self.coder, self.post_config)
         sx = scales[:, 0][:, None, None]

@@ -1,0 +1,226 @@
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared_path
+from tfdet.evaluation import icdar2013, icdar2015
+from tfdet.evaluation.files import EvaluationFormatError
+
+
+def official_ic15(gt_files: dict, det_files: dict) -> dict:
+    """A literal transcription of the RRC Challenge 4 script's loops (Polygon -> shapely), as reference."""
+    from shapely.geometry import Polygon
+
+    def poly(p):
+        return Polygon(np.array([int(v) for v in p]).reshape(4, 2))
+
+    matched_sum = num_gt_care = num_det_care = 0
+    for key, gt_lines in gt_files.items():
+        gt_pols, gt_dc, det_pols, det_dc = [], [], [], []
+        for points, text in gt_lines:
+            gt_pols.append(poly(points))
+            if text == "###":
+                gt_dc.append(len(gt_pols) - 1)
+        for points in det_files.get(key, []):
+            d = poly(points)
+            det_pols.append(d)
+            for g in gt_dc:
+                inter = gt_pols[g].intersection(d).area
+                precision = 0 if d.area == 0 else inter / d.area
+                if precision > 0.5:
+                    det_dc.append(len(det_pols) - 1)
+                    break
+        det_matched = 0
+        if gt_pols and det_pols:
+            gt_taken = [0] * len(gt_pols)
+            det_taken = [0] * len(det_pols)
+            for g in range(len(gt_pols)):
+                for d in range(len(det_pols)):
+                    if gt_taken[g] == 0 and det_taken[d] == 0 and g not in gt_dc and d not in det_dc:
+                        inter = gt_pols[g].intersection(det_pols[d]).area
+                        union = gt_pols[g].area + det_pols[d].area - inter
+                        if union > 0 and inter / union > 0.5:
+                            gt_taken[g] = det_taken[d] = 1
+                            det_matched += 1
+        matched_sum += det_matched
+        num_gt_care += len(gt_pols) - len(gt_dc)
+        num_det_care += len(det_pols) - len(det_dc)
+    r = 0 if num_gt_care == 0 else matched_sum / num_gt_care
+    p = 0 if num_det_care == 0 else matched_sum / num_det_care
+    h = 0 if r + p == 0 else 2 * r * p / (r + p)
+    return {"precision": p, "recall": r, "hmean": h}
+
+
+def _write(folder, name, lines):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "w", encoding="utf-8", newline="") as f:
+        f.write("".join(line + "\r\n" for line in lines))
+
+
+def test_icdar2015_equals_official_transcription_on_real_gt(tmp_path):
+    zpath = shared_path("icdar2015", "test", "gt.zip")
+    rng = np.random.default_rng(0)
+    gt_files, det_files = {}, {}
+    det_dir = tmp_path / "res"
+    with zipfile.ZipFile(zpath) as zf:
+        for name in zf.namelist():
+            key = name[len("gt_img_"):-4]
+            rows = []
+            for line in zf.read(name).decode("utf-8").splitlines():
+                if line.strip():
+                    parts = line.split(",", 8)
+                    rows.append(([int(v) for v in parts[:8]], parts[8]))
+            gt_files[key] = rows
+            dets = []
+            for points, text in rows:
+                if rng.random() < 0.7:
+                    jitter = rng.normal(0, rng.choice([1, 4, 12]), 8).round().astype(int)
+                    quad = (np.array(points) + jitter).tolist()
+                    from tfdet.evaluation.files import is_clockwise
+
+                    from shapely.geometry import Polygon
+
+                    # stay where the official script is defined: simple, clockwise quads
+                    if is_clockwise(quad) and Polygon(np.array(quad).reshape(4, 2)).is_valid:
+                        dets.append(quad)
+            for _ in range(rng.integers(0, 3)):
+                x, y = rng.integers(0, 1200), rng.integers(0, 650)
+                w, h = rng.integers(10, 100), rng.integers(5, 40)
+                dets.append([x, y, x + w, y, x + w, y + h, x, y + h])
+            order = rng.permutation(len(dets))
+            dets = [dets[i] for i in order]
+            det_files[key] = dets
+            _write(str(det_dir), f"res_img_{key}.txt", [",".join(str(v) for v in d) for d in dets])
+    ours = icdar2015.evaluate_paths(zpath, str(det_dir))
+    ref = official_ic15(gt_files, det_files)
+    for k in ("precision", "recall", "hmean"):
+        assert ours[k] == pytest.approx(ref[k], abs=1e-12), k
+    assert 0.3 < ours["hmean"] < 0.95
+    out = subprocess.run([sys.executable, "-m", "tfdet.evaluation.icdar2015", f"--gt_dir={zpath}", f"--result_dir={det_dir}"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    assert line["hmean"] == pytest.approx(ref["hmean"], abs=1e-12)
+
+
+def test_icdar2015_golden_cases(tmp_path):
+    gt, res = str(tmp_path / "gt"), str(tmp_path / "res")
+    _write(gt, "gt_img_1.txt", ["0,0,100,0,100,20,0,20,hello, world", "200,0,300,0,300,20,200,20,###"])
+    _write(res, "res_img_1.txt", ["0,0,100,0,100,20,0,20,0.9", "210,2,290,2,290,18,210,18,0.8", "500,500,520,500,520,510,500,510,0.1"])
+    _write(gt, "gt_img_2.txt", [])  # empty gt, one detection
+    _write(res, "res_img_2.txt", ["0,0,10,0,10,10,0,10"])
+    _write(gt, "gt_img_3.txt", ["0,0,10,0,10,10,0,10,a"])  # no result file: a miss
+    r = icdar2015.evaluate_paths(gt, res, score_thresholds=[0.05, 0.5])
+    # image 1: 1 match, the don't-care detection ignored, one false positive; image 2: one false positive; image 3: miss
+    assert r["matched"] == 1 and r["gt_care"] == 2 and r["det_care"] == 3
+    assert r["precision"] == pytest.approx(1 / 3) and r["recall"] == pytest.approx(1 / 2)
+    assert r["per_image"]["2"]["precision"] == 0.0 and r["per_image"]["2"]["recall"] == 1.0
+    at05 = r["sweep"][1]
+    assert at05["precision"] == pytest.approx(1 / 2)  # image 2's detection has no score: kept
+    # IoU exactly 0.5 does not match (strict >)
+    _write(str(tmp_path / "g2"), "gt_img_1.txt", ["0,0,100,0,100,10,0,10,x"])
+    _write(str(tmp_path / "r2"), "res_img_1.txt", ["0,0,50,0,50,10,0,10"])
+    _write(str(tmp_path / "r3"), "res_img_1.txt", ["0,0,51,0,51,10,0,10"])
+    assert icdar2015.evaluate_paths(str(tmp_path / "g2"), str(tmp_path / "r2"))["matched"] == 0
+    assert icdar2015.evaluate_paths(str(tmp_path / "g2"), str(tmp_path / "r3"))["matched"] == 1
+
+
+def test_icdar2015_rejects_what_the_official_script_rejects(tmp_path):
+    gt, res = str(tmp_path / "gt"), str(tmp_path / "res")
+    _write(gt, "gt_img_1.txt", ["0,0,100,0,100,20,0,20,a"])
+    _write(res, "res_img_1.txt", ["0,0,0,20,100,20,100,0"])  # counter-clockwise
+    with pytest.raises(EvaluationFormatError, match="res_img_1.txt:1.*clockwise"):
+        icdar2015.evaluate_paths(gt, res)
+    _write(res, "res_img_9.txt", ["0,0,10,0,10,10,0,10"])
+    os.remove(os.path.join(res, "res_img_1.txt"))
+    with pytest.raises(EvaluationFormatError, match="not present"):
+        icdar2015.evaluate_paths(gt, res)
+
+
+def test_deteval_golden_cases():
+    one = icdar2013.evaluate({"1": ([[0, 0, 99, 99]], [False], [[0, 0, 99, 99]])})
+    assert one["precision"] == 1.0 and one["recall"] == 1.0
+    split = icdar2013.evaluate({"1": ([[0, 0, 199, 49]], [False], [[0, 0, 99, 49], [100, 0, 199, 49]])})
+    assert split["recall"] == pytest.approx(0.8) and split["precision"] == pytest.approx(0.8)
+    # merged: the official script finds the one-to-many rule first (a single detection, weight 0.8)
+    merged = icdar2013.evaluate({"1": ([[0, 0, 99, 49], [100, 0, 199, 49]], [False, False], [[0, 0, 199, 49]])})
+    assert merged["recall"] == pytest.approx(0.4) and merged["precision"] == pytest.approx(0.8)
+    # three GT in one detection with precision 1/3 each: many-to-one (recall 1 per GT, precision 1)
+    many = icdar2013.evaluate({"1": ([[0, 0, 49, 49], [50, 0, 99, 49], [100, 0, 149, 49]], [False] * 3, [[0, 0, 149, 49]])})
+    assert many["recall"] == pytest.approx(1.0) and many["precision"] == pytest.approx(1.0)
+    dc = icdar2013.evaluate({"1": ([[0, 0, 99, 99]], [True], [[10, 10, 50, 50]])})
+    assert dc["gt_care"] == 0 and dc["det_care"] == 0 and dc["hmean"] == 0
+    empty_det = icdar2013.evaluate({"1": ([[0, 0, 9, 9]], [False], [])})
+    assert empty_det["recall"] == 0 and empty_det["precision"] == 0
+    empty_gt = icdar2013.evaluate({"1": ([], [], [[0, 0, 9, 9]])})
+    assert empty_gt["det_care"] == 1 and empty_gt["precision"] == 0
+
+
+def test_deteval_on_real_gt_zip(tmp_path):
+    zpath = shared_path("icdar2013", "gt.zip")
+    res = str(tmp_path / "res")
+    with zipfile.ZipFile(zpath) as zf:
+        for name in zf.namelist():
+            lines = [line.rsplit(",", 1)[0] for line in zf.read(name).decode().splitlines() if line and not line.endswith("###")]
+            _write(res, name.replace("gt_", "res_"), lines)
+    r = icdar2013.evaluate_paths(zpath, res)
+    # GT as detections, scored by the official rules: in gt_img_9 two care boxes lie > 40% inside
+    # don't-care regions, so their detections become don't care (7 of 9 care detections count);
+    # in gt_img_60 two overlapping boxes match through one-to-many (recall 0.8, precision 1.6 of 2).
+    assert r["gt_care"] == 1095 and r["det_care"] == 1093
+    assert r["per_image"]["9"] == {"recall_accum": 7.0, "precision_accum": 7.0, "gt_care": 9, "det_care": 7}
+    assert r["per_image"]["60"]["recall_accum"] == pytest.approx(0.8) and r["per_image"]["60"]["precision_accum"] == pytest.approx(1.6)
+    assert r["recall"] == pytest.approx(1091.8 / 1095) and r["precision"] == pytest.approx(1092.6 / 1093)
+    assert r["gt_care"] == 1637 - 542
+
+
+def test_coco_equals_pycocotools(tmp_path):
+    root = shared_path("coco")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from tfdet.datasets import get_reader
+    from tfdet.evaluation.runner import score_coco
+    from tfdet.records import codec, writer
+
+    ann = os.path.join(root, "annotations", "instances_val2017.json")
+    reader = get_reader("coco", image_dir=os.path.join(root, "images", "val2017"), annotations=ann)
+    writer.convert(reader, str(tmp_path / "rec"), num_shards=1, progress=False)
+    samples = list(codec.read_samples(str(tmp_path / "rec" / "*.tfrecord")))
+    data = json.load(open(ann))
+    rng = np.random.default_rng(0)
+    dets = []
+    for a in data["annotations"]:
+        if rng.random() < 0.8:
+            x, y, w, h = a["bbox"]
+            j = rng.normal(0, 0.08, 4) * [w, h, w, h]
+            dets.append({"image_id": a["image_id"], "category_id": a["category_id"], "bbox": [x + j[0], y + j[1], w + j[2], h + j[3]],
+                         "score": float(rng.random())})
+    for img in data["images"]:
+        dets.append({"image_id": img["id"], "category_id": 1, "bbox": [10, 10, 50, 50], "score": 0.3})
+    gt = COCO(ann)
+    ev = COCOeval(gt, gt.loadRes(dets), "bbox")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    category_of_label = reader.category_ids
+    label_of_category = {v: k for k, v in category_of_label.items()}
+    results = []
+    for s in samples:
+        mine = [d for d in dets if d["image_id"] == int(s.source_id)]
+        results.append({
+            "boxes": np.array([[d["bbox"][1], d["bbox"][0], d["bbox"][1] + d["bbox"][3], d["bbox"][0] + d["bbox"][2]] for d in mine]).reshape(-1, 4),
+            "scores": np.array([d["score"] for d in mine]),
+            "classes": np.array([label_of_category[d["category_id"]] for d in mine], int),
+            "quads": np.zeros((len(mine), 4, 2)),
+        })
+    ours = score_coco(samples, results, category_of_label)
+    from tfdet.evaluation.coco import STAT_NAMES
+
+    for name, value in zip(STAT_NAMES, ev.stats):
+        assert ours[name] == pytest.approx(float(value), abs=2e-4), name
