@@ -13,10 +13,11 @@ from absl import flags
 FLAGS = flags.FLAGS
 
 
-def _define_once(kind, name, default, help_text, **kwargs):
-    if name in FLAGS:
+def _define_once(kind, name, default, help_text, flag_values=None, **kwargs):
+    flag_values = FLAGS if flag_values is None else flag_values
+    if name in flag_values:
         return
-    getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text, flag_values=FLAGS, **kwargs)
+    getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text, flag_values=flag_values, **kwargs)
 
 
 def define_conversion_flags():
@@ -36,6 +37,7 @@ def define_conversion_flags():
 
 
 def define_show_records_flags():
+    define_train_flags()  # --augmented reads the training flagfile
     _define_once("string", "records", None, "Record glob.")
     _define_once("string", "output_dir", None, "Where PNGs go.")
     _define_once("integer", "num_images", 8, "How many records (or batches with --augmented) to draw.")
@@ -83,13 +85,22 @@ def eval_fraction(value) -> float:
     return float(text)
 
 
-def define_anchor_flags():
-    _define_once("integer", "anchor_min_level", 3, "Lowest pyramid level (2-7).")
-    _define_once("integer", "anchor_max_level", 7, "Highest pyramid level (2-7).")
-    _define_once("string", "anchor_base_sizes", "", "Base anchor size per level, comma separated (default 2**(level+2)).")
-    _define_once("string", "anchor_aspect_ratios", "1,2,3,5,1/2,1/3,1/5", "Anchor width/height ratios.")
-    _define_once("integer", "anchor_scales_per_octave", 2, "Scales 2**(i/n) per level.")
-    _define_once("string", "anchor_scales", "", "Explicit anchor scales (override scales_per_octave).")
+def define_anchor_flags(flag_values=None):
+    fv = {"flag_values": flag_values}
+    _define_once("integer", "anchor_min_level", 3, "Lowest pyramid level (2-7).", **fv)
+    _define_once("integer", "anchor_max_level", 7, "Highest pyramid level (2-7).", **fv)
+    _define_once("string", "anchor_base_sizes", "", "Base anchor size per level, comma separated (default 2**(level+2)).", **fv)
+    _define_once("string", "anchor_aspect_ratios", "1,2,3,5,1/2,1/3,1/5", "Anchor width/height ratios.", **fv)
+    _define_once("integer", "anchor_scales_per_octave", 2, "Scales 2**(i/n) per level.", **fv)
+    _define_once("string", "anchor_scales", "", "Explicit anchor scales (override scales_per_octave).", **fv)
+
+
+def parse_anchor_args(args: list[str]):
+    """AnchorConfig from anchor flags or `--flagfile=...` arguments, without touching global flags."""
+    fv = flags.FlagValues()
+    define_anchor_flags(fv)
+    fv(["tfdet"] + list(args), known_only=True)
+    return anchor_config_from_flags(fv)
 
 
 def anchor_config_from_flags(f=None):
@@ -281,16 +292,13 @@ def define_predict_flags():
 
 
 def define_optimize_anchor_flags():
-    define_anchor_flags()
+    define_train_flags()  # the training flagfile (sizes, levels) is read as it is
     _define_once("string", "records", None, "Record glob, or a dataset.json / records folder.")
     _define_once("string", "output", None, "Anchor flagfile to write (configs/anchors/NAME.cfg).")
-    _define_once("string", "sizes", "512", "Training sizes as in tools/train.py ('768', '608-960:32').")
     _define_once("enum", "method", "kmeans", "kmeans (1 - IoU) or evolution (fizyr-style).", enum_values=["kmeans", "evolution"])
     _define_once("integer", "num_clusters", 9, "K-means clusters.")
     _define_once("integer", "num_ratios", 5, "Aspect ratios in the result.")
     _define_once("integer", "num_scales", 3, "Scales (evolution).")
-    _define_once("float", "positive_iou", 0.5, "IoU an anchor needs to be positive.")
-    _define_once("integer", "seed", 0, "Seed.")
     _define_once("string", "plots_dir", "", "Where the PNG plots go (default: beside --output).")
 
 

@@ -3,23 +3,7 @@
 python tools/export.py --model_dir=runs/tiny --export_dir=export/tiny
 """
 
-import sys
-
-from absl import app, flags
-
-from tfdet import flags as tfdet_flags
-
-tfdet_flags.define_export_flags()
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    from tfdet.cli import export
-
-    sys.exit(export.run(FLAGS))
-
+from tfdet.cli import launch
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["model_dir", "export_dir"])
-    app.run(main)
+    launch("export")

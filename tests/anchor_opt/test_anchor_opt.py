@@ -58,19 +58,9 @@ def test_tool_writes_a_flagfile_that_parses_back(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best possible recall" in proc.stdout
     assert os.path.exists(tmp_path / "anchors" / "syn_shapes.png") and os.path.exists(tmp_path / "anchors" / "syn_coverage.png")
-    from absl import flags as absl_flags
-
     from tfdet import flags as tfdet_flags
 
-    fv = absl_flags.FlagValues()
-    old = tfdet_flags.FLAGS
-    tfdet_flags.FLAGS = fv
-    try:
-        tfdet_flags.define_anchor_flags()
-    finally:
-        tfdet_flags.FLAGS = old
-    fv(["prog", f"--flagfile={out}"])
-    parsed = tfdet_flags.anchor_config_from_flags(fv)
+    parsed = tfdet_flags.parse_anchor_args([f"--flagfile={out}"])
     import json
 
     reported = json.loads(proc.stdout.strip().splitlines()[-1])["anchor_config"]

@@ -12,50 +12,6 @@ from tfdet.evaluation import icdar2013, icdar2015
 from tfdet.evaluation.files import EvaluationFormatError
 
 
-def official_ic15(gt_files: dict, det_files: dict) -> dict:
-    """A literal transcription of the RRC Challenge 4 script's loops (Polygon -> shapely), as reference."""
-    from shapely.geometry import Polygon
-
-    def poly(p):
-        return Polygon(np.array([int(v) for v in p]).reshape(4, 2))
-
-    matched_sum = num_gt_care = num_det_care = 0
-    for key, gt_lines in gt_files.items():
-        gt_pols, gt_dc, det_pols, det_dc = [], [], [], []
-        for points, text in gt_lines:
-            gt_pols.append(poly(points))
-            if text == "###":
-                gt_dc.append(len(gt_pols) - 1)
-        for points in det_files.get(key, []):
-            d = poly(points)
-            det_pols.append(d)
-            for g in gt_dc:
-                inter = gt_pols[g].intersection(d).area
-                precision = 0 if d.area == 0 else inter / d.area
-                if precision > 0.5:
-                    det_dc.append(len(det_pols) - 1)
-                    break
-        det_matched = 0
-        if gt_pols and det_pols:
-            gt_taken = [0] * len(gt_pols)
-            det_taken = [0] * len(det_pols)
-            for g in range(len(gt_pols)):
-                for d in range(len(det_pols)):
-                    if gt_taken[g] == 0 and det_taken[d] == 0 and g not in gt_dc and d not in det_dc:
-                        inter = gt_pols[g].intersection(det_pols[d]).area
-                        union = gt_pols[g].area + det_pols[d].area - inter
-                        if union > 0 and inter / union > 0.5:
-                            gt_taken[g] = det_taken[d] = 1
-                            det_matched += 1
-        matched_sum += det_matched
-        num_gt_care += len(gt_pols) - len(gt_dc)
-        num_det_care += len(det_pols) - len(det_dc)
-    r = 0 if num_gt_care == 0 else matched_sum / num_gt_care
-    p = 0 if num_det_care == 0 else matched_sum / num_det_care
-    h = 0 if r + p == 0 else 2 * r * p / (r + p)
-    return {"precision": p, "recall": r, "hmean": h}
-
-
 def _write(folder, name, lines):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, name), "w", encoding="utf-8", newline="") as f:
@@ -63,41 +19,15 @@ def _write(folder, name, lines):
 
 
 def test_icdar2015_equals_official_transcription_on_real_gt(tmp_path):
+    from tfdet.evaluation import reference
+
     zpath = shared_path("icdar2015", "test", "gt.zip")
-    rng = np.random.default_rng(0)
-    gt_files, det_files = {}, {}
+    gt_files = reference.read_gt_zip(zpath)
+    det_files = reference.jittered_detections(gt_files, seed=0)
     det_dir = tmp_path / "res"
-    with zipfile.ZipFile(zpath) as zf:
-        for name in zf.namelist():
-            key = name[len("gt_img_"):-4]
-            rows = []
-            for line in zf.read(name).decode("utf-8").splitlines():
-                if line.strip():
-                    parts = line.split(",", 8)
-                    rows.append(([int(v) for v in parts[:8]], parts[8]))
-            gt_files[key] = rows
-            dets = []
-            for points, text in rows:
-                if rng.random() < 0.7:
-                    jitter = rng.normal(0, rng.choice([1, 4, 12]), 8).round().astype(int)
-                    quad = (np.array(points) + jitter).tolist()
-                    from tfdet.evaluation.files import is_clockwise
-
-                    from shapely.geometry import Polygon
-
-                    # stay where the official script is defined: simple, clockwise quads
-                    if is_clockwise(quad) and Polygon(np.array(quad).reshape(4, 2)).is_valid:
-                        dets.append(quad)
-            for _ in range(rng.integers(0, 3)):
-                x, y = rng.integers(0, 1200), rng.integers(0, 650)
-                w, h = rng.integers(10, 100), rng.integers(5, 40)
-                dets.append([x, y, x + w, y, x + w, y + h, x, y + h])
-            order = rng.permutation(len(dets))
-            dets = [dets[i] for i in order]
-            det_files[key] = dets
-            _write(str(det_dir), f"res_img_{key}.txt", [",".join(str(v) for v in d) for d in dets])
+    reference.write_result_files(str(det_dir), det_files)
     ours = icdar2015.evaluate_paths(zpath, str(det_dir))
-    ref = official_ic15(gt_files, det_files)
+    ref = reference.evaluate_icdar2015(gt_files, det_files)
     for k in ("precision", "recall", "hmean"):
         assert ours[k] == pytest.approx(ref[k], abs=1e-12), k
     assert 0.3 < ours["hmean"] < 0.95

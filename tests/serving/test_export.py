@@ -11,32 +11,9 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO, shared_path, write_jpeg
+from tfdet.benchmark import make_untrained_run
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def make_run(folder: str) -> str:
-    """A run folder with an untrained tiny model (the export path does not care about training)."""
-    import keras
-
-    from tfdet.anchors.coder import BoxCoder
-    from tfdet.anchors.config import AnchorConfig
-    from tfdet.anchors.matcher import MatcherConfig
-    from tfdet.input.pipeline import InputConfig
-    from tfdet.losses import LossConfig
-    from tfdet.modeling.config import ModelConfig
-    from tfdet.modeling.retinanet import build_model
-    from tfdet.training.config import OptimConfig, RunConfig
-
-    keras.utils.set_random_seed(0)
-    anchors = AnchorConfig(min_level=3, max_level=6, base_sizes=(24, 48, 96, 192), aspect_ratios=(1, 2, 4), scales_per_octave=1)
-    model_cfg = ModelConfig(backbone="tiny", norm="group_norm", fpn_channels=32, head_channels=32, head_convs=1)
-    config = RunConfig(model=model_cfg, anchors=anchors, input=InputConfig(sizes=(256,)), matcher=MatcherConfig(),
-                       coder=BoxCoder(), loss=LossConfig(), optim=OptimConfig())
-    config.save(folder)
-    model = build_model(model_cfg, anchors)
-    tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +22,7 @@ def exported(tmp_path_factory):
     from tfdet.serving.export import export_saved_model
 
     root = tmp_path_factory.mktemp("export")
-    run = make_run(str(root / "run"))
+    run = make_untrained_run(str(root / "run"))
     post = PostprocessConfig(score_threshold=0.0, max_detections=20)
     path = export_saved_model(run, str(root / "export" / "tiny"), post=post)
     image = write_jpeg(str(root / "image.jpg"), 320, 200, seed=3)

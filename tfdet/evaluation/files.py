@@ -36,6 +36,18 @@ def load_files(path: str, pattern: str) -> dict[str, bytes]:
     return out
 
 
+def load_pair(gt_path: str, result_path: str, gt_pattern: str, result_pattern: str) -> tuple[dict, dict]:
+    """Ground-truth and result files of one evaluation; a result without ground truth is an error."""
+    gt_raw = load_files(gt_path, gt_pattern)
+    if not gt_raw:
+        raise EvaluationFormatError(f"no ground-truth files matching {gt_pattern} in {gt_path}")
+    det_raw = load_files(result_path, result_pattern)
+    for key in det_raw:
+        if key not in gt_raw:
+            raise EvaluationFormatError(f"res_img_{key}.txt: the sample {key} is not present in the ground truth")
+    return gt_raw, det_raw
+
+
 def file_lines(raw: bytes) -> list[tuple[int, str]]:
     """As the RRC scripts: BOM removed, split on LF, CR dropped, empty lines skipped."""
     text = decode_text(raw)

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from tfdet.evaluation.files import EvaluationFormatError, file_lines, load_files, parse_line
+from tfdet.evaluation.files import EvaluationFormatError, file_lines, load_pair, parse_line
 from tfdet.evaluation.icdar2015 import GT_PATTERN, RES_PATTERN
 from tfdet.evaluation.icdar2015 import main as _main
 
@@ -143,13 +143,7 @@ def _rect(coords):
 
 
 def evaluate_paths(gt_path: str, result_path: str) -> dict:
-    gt_raw = load_files(gt_path, GT_PATTERN)
-    if not gt_raw:
-        raise EvaluationFormatError(f"no gt_img_N.txt files in {gt_path}")
-    det_raw = load_files(result_path, RES_PATTERN)
-    for key in det_raw:
-        if key not in gt_raw:
-            raise EvaluationFormatError(f"res_img_{key}.txt: the sample {key} is not present in the ground truth")
+    gt_raw, det_raw = load_pair(gt_path, result_path, GT_PATTERN, RES_PATTERN)
     images = {}
     for key, raw in gt_raw.items():
         rects, dc = [], []

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from tfdet.evaluation.files import EvaluationFormatError, file_lines, is_clockwise, load_files, parse_line
+from tfdet.evaluation.files import EvaluationFormatError, file_lines, is_clockwise, load_pair, parse_line
 
 IOU_CONSTRAINT = 0.5
 AREA_PRECISION_CONSTRAINT = 0.5
@@ -147,9 +147,6 @@ def evaluate(images: dict[str, ImageData], score_thresholds=None) -> dict:
 
 
 def _read_set(gt_raw: dict, det_raw: dict) -> dict[str, ImageData]:
-    for key in det_raw:
-        if key not in gt_raw:
-            raise EvaluationFormatError(f"res_img_{key}.txt: the sample {key} is not present in the ground truth")
     images = {}
     for key, raw in gt_raw.items():
         gt_points, dont_care = [], []
@@ -171,10 +168,7 @@ def _read_set(gt_raw: dict, det_raw: dict) -> dict[str, ImageData]:
 
 
 def evaluate_paths(gt_path: str, result_path: str, score_thresholds=None) -> dict:
-    gt_raw = load_files(gt_path, GT_PATTERN)
-    if not gt_raw:
-        raise EvaluationFormatError(f"no gt_img_N.txt files in {gt_path}")
-    det_raw = load_files(result_path, RES_PATTERN)
+    gt_raw, det_raw = load_pair(gt_path, result_path, GT_PATTERN, RES_PATTERN)
     return evaluate(_read_set(gt_raw, det_raw), score_thresholds)
 
 

@@ -35,11 +35,16 @@ def _conv(x, filters, kernel, stride, name):
     return layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=True, name=name + "_conv")(x)
 
 
+def _shortcut(x, out_channels, stride, norm, name):
+    """Identity, or a strided 1x1 projection when the shape changes."""
+    if stride == 1 and x.shape[-1] == out_channels:
+        return x
+    shortcut = _conv(x, out_channels, 1, stride, name + "_0")
+    return norm_layer(norm, out_channels, name + "_0_bn")(shortcut)
+
+
 def _basic_block(x, filters, stride, norm, se, name):
-    shortcut = x
-    if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv(x, filters, 1, stride, name + "_0")
-        shortcut = norm_layer(norm, filters, name + "_0_bn")(shortcut)
+    shortcut = _shortcut(x, filters, stride, norm, name)
     y = _conv(x, filters, 3, stride, name + "_1")
     y = norm_layer(norm, filters, name + "_1_bn")(y)
     y = layers.Activation("relu", name=name + "_1_relu")(y)
@@ -53,10 +58,7 @@ def _basic_block(x, filters, stride, norm, se, name):
 
 def _bottleneck_block(x, filters, stride, norm, se, name):
     out_channels = 4 * filters
-    shortcut = x
-    if stride != 1 or x.shape[-1] != out_channels:
-        shortcut = _conv(x, out_channels, 1, stride, name + "_0")
-        shortcut = norm_layer(norm, out_channels, name + "_0_bn")(shortcut)
+    shortcut = _shortcut(x, out_channels, stride, norm, name)
     y = _conv(x, filters, 1, stride, name + "_1")  # stride on the 1x1, as keras.applications
     y = norm_layer(norm, filters, name + "_1_bn")(y)
     y = layers.Activation("relu", name=name + "_1_relu")(y)

@@ -137,24 +137,25 @@ def quad_iou(p, q):
     return tf.where(union > 0, inter / tf.maximum(union, 1e-9), tf.zeros_like(union))
 
 
-def box_iou_yxyx(boxes1, boxes2):
-    """Pairwise IoU [N, M] of axis-aligned boxes."""
+def _pairwise_intersection(boxes1, boxes2):
+    """Intersection areas [N, M] of two sets of yxyx boxes, and the areas of each set."""
     b1 = boxes1[:, None, :]
     b2 = boxes2[None, :, :]
     ih = tf.maximum(tf.minimum(b1[..., 2], b2[..., 2]) - tf.maximum(b1[..., 0], b2[..., 0]), 0.0)
     iw = tf.maximum(tf.minimum(b1[..., 3], b2[..., 3]) - tf.maximum(b1[..., 1], b2[..., 1]), 0.0)
-    inter = ih * iw
     a1 = (b1[..., 2] - b1[..., 0]) * (b1[..., 3] - b1[..., 1])
     a2 = (b2[..., 2] - b2[..., 0]) * (b2[..., 3] - b2[..., 1])
+    return ih * iw, a1, a2
+
+
+def box_iou_yxyx(boxes1, boxes2):
+    """Pairwise IoU [N, M] of axis-aligned boxes."""
+    inter, a1, a2 = _pairwise_intersection(boxes1, boxes2)
     union = a1 + a2 - inter
     return tf.where(union > 0, inter / tf.maximum(union, 1e-9), tf.zeros_like(union))
 
 
 def box_ioa_yxyx(anchors, regions):
     """Pairwise intersection over the first box's area [N, M]."""
-    b1 = anchors[:, None, :]
-    b2 = regions[None, :, :]
-    ih = tf.maximum(tf.minimum(b1[..., 2], b2[..., 2]) - tf.maximum(b1[..., 0], b2[..., 0]), 0.0)
-    iw = tf.maximum(tf.minimum(b1[..., 3], b2[..., 3]) - tf.maximum(b1[..., 1], b2[..., 1]), 0.0)
-    a1 = (b1[..., 2] - b1[..., 0]) * (b1[..., 3] - b1[..., 1])
-    return ih * iw / tf.maximum(a1, 1e-9)
+    inter, a1, _ = _pairwise_intersection(anchors, regions)
+    return inter / tf.maximum(a1, 1e-9)

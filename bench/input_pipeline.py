@@ -1,0 +1,61 @@
+"""Training input pipeline at 768 (crop, photometric augmentation, resize, anchor targets) as a
+ratio to the floor measured in the same run: read + decode + resize only. Records of 1280x720
+JPEGs. Also prints the training steps per second this would feed at batch 8."""
+
+import os
+import shutil
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from tfdet.anchors.coder import BoxCoder
+from tfdet.anchors.config import AnchorConfig
+from tfdet.anchors.matcher import MatcherConfig
+from tfdet.benchmark import best_rate, report
+from tfdet.datasets import get_reader
+from tfdet.datasets.synthetic import SyntheticConfig
+from tfdet.input.augment import resize_and_pad
+from tfdet.input.pipeline import InputConfig, train_dataset
+from tfdet.records import writer
+
+SIZE, BATCH, BATCHES = 768, 8, 12
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="tfdet_bench_input_")
+    try:
+        cfg = SyntheticConfig(min_width=1280, max_width=1280, min_height=720, max_height=720, min_text_height=12, max_text_height=90)
+        writer.convert(get_reader("synthetic", num_images=96, seed=0, config=cfg), root, num_shards=4, num_workers=2, progress=False)
+        pattern = os.path.join(root, "*.tfrecord")
+        anchors = AnchorConfig.for_levels(3, 7)
+
+        def floor_ds():
+            ds = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)).repeat()
+
+            def decode(raw):
+                f = tf.io.parse_single_example(raw, {"image/encoded": tf.io.FixedLenFeature([], tf.string)})
+                image = tf.io.decode_jpeg(f["image/encoded"], channels=3)
+                return resize_and_pad(image, SIZE)[0]
+
+            return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH).prefetch(tf.data.AUTOTUNE)
+
+        full = train_dataset(pattern, InputConfig(sizes=(SIZE,), batch_size=BATCH), anchors, MatcherConfig(), BoxCoder())
+
+        def consume(ds):
+            it = iter(ds)
+            next(it)  # warm up (tracing, buffers)
+            return lambda: [next(it) for _ in range(BATCHES)]
+
+        floor = best_rate(consume(floor_ds()), BATCHES * BATCH, 2)
+        ours = best_rate(consume(full), BATCHES * BATCH, 2)
+        print(f"floor {floor:.1f} img/s; full pipeline {ours:.1f} img/s", file=sys.stderr)
+        report({"bench": "input_pipeline", "size": SIZE, "anchors": anchors.num_anchors(SIZE, SIZE),
+                "floor_images_per_second": round(floor, 2), "pipeline_images_per_second": round(ours, 2),
+                "steps_per_second_at_batch_8": round(ours / 8, 3), "goal": 0.6, "ratio": round(ours / floor, 4)})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Helpers shared by bench/ scripts and tests: timing, machine description, an untrained run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpus} CPU cores ({model or platform.processor()}), {platform.system()}"
+
+
+def best_rate(fn, count: int, repeats: int = 3) -> float:
+    """Items per second of fn() (which handles `count` items), best of `repeats`."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = max(best, count / max(time.perf_counter() - start, 1e-9))
+    return best
+
+
+def report(result: dict):
+    """The last line of every benchmark: one JSON object."""
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), **result}
+    print(json.dumps(result))
+
+
+def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", channels: int = 32, seed: int = 0) -> str:
+    """A run folder (configs + checkpoint) holding an untrained model: export, serving and
+    evaluation code paths do not depend on training."""
+    import keras
+    import tensorflow as tf
+
+    from tfdet.anchors.coder import BoxCoder
+    from tfdet.anchors.config import AnchorConfig
+    from tfdet.anchors.matcher import MatcherConfig
+    from tfdet.input.pipeline import InputConfig
+    from tfdet.losses import LossConfig
+    from tfdet.modeling.config import ModelConfig
+    from tfdet.modeling.retinanet import build_model
+    from tfdet.training.config import OptimConfig, RunConfig
+
+    keras.utils.set_random_seed(seed)
+    anchors = AnchorConfig(min_level=3, max_level=6, base_sizes=(24, 48, 96, 192), aspect_ratios=(1, 2, 4), scales_per_octave=1)
+    model_cfg = ModelConfig(backbone=backbone, norm="group_norm", fpn_channels=channels, head_channels=channels, head_convs=1)
+    config = RunConfig(model=model_cfg, anchors=anchors, input=InputConfig(sizes=(size,)), matcher=MatcherConfig(),
+                       coder=BoxCoder(), loss=LossConfig(), optim=OptimConfig())
+    config.save(folder)
+    model = build_model(model_cfg, anchors)
+    tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))
+    return folder
