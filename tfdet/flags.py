@@ -44,11 +44,17 @@ def define_show_records_flags():
     _define_once("bool", "augmented", False, "Draw augmented training batches with positive anchors.")
 
 
+def tfdet_flag_names(flag_values=None) -> list[str]:
+    """Names of the flags tfdet defines (absl's and TensorFlow's own flags left out)."""
+    flag_values = FLAGS if flag_values is None else flag_values
+    return sorted({f.name for f in flag_values.get_flags_for_module(__name__)})
+
+
 def write_flags_file(path: str, flag_names=None):
-    """Save resolved flags (all, or the named ones) as a flagfile."""
+    """Save the resolved tfdet flags (or the named ones) as a flagfile that tools read back."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     lines = []
-    for name in sorted(flag_names or FLAGS):
+    for name in flag_names or tfdet_flag_names():
         value = FLAGS[name].value
         if value is None:
             continue

@@ -108,7 +108,8 @@ def test_sigkill_and_resume_keeps_step(records, tmp_path):
 
     saved = int(tf.train.latest_checkpoint(str(model_dir)).rsplit("-", 1)[1])
     assert saved >= 5
-    again = run(train_cmd(records, model_dir, f"--num_steps={saved + 3}", "--checkpoint_every=5"))
+    # the run's own resolved flags.cfg is enough to continue it
+    again = run([sys.executable, TRAIN, f"--flagfile={model_dir / 'flags.cfg'}", f"--num_steps={saved + 3}"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming from step {saved}" in again.stdout + again.stderr
     summary = summary_of(again)
