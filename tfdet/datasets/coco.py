@@ -41,6 +41,12 @@ class CocoReader:
     def items(self):
         return self._items
 
+    def __getstate__(self):
+        # worker processes only call load(item): each item carries its own annotations
+        state = dict(self.__dict__)
+        state["_items"] = []
+        return state
+
     def load(self, item):
         image, anns = item
         problems: list[Problem] = []
