@@ -81,3 +81,23 @@ def test_ignore_band_and_no_ground_truth():
     assert cls.numpy().tolist() == [1, IGNORE]  # 0.9 positive; 0.45 in the ignore band
     cls, _ = assign(anchors, tf.zeros([0, 4]), tf.zeros([0], tf.int32), tf.zeros([0], tf.bool))
     assert cls.numpy().tolist() == [0, 0]
+
+
+def test_grid_matcher_equals_generic_matcher():
+    from tfdet.anchors.matcher import assign_grid
+
+    cfg = AnchorConfig(min_level=3, max_level=5, base_sizes=(16, 32, 64), aspect_ratios=(1, 3, 1 / 2), scales_per_octave=2)
+    anchors = generate_anchors(cfg, 128, 96 + 32)
+    rng = np.random.default_rng(0)
+    for case in range(6):
+        n = int(rng.integers(0, 8))
+        y0, x0 = rng.uniform(-10, 120, n), rng.uniform(-10, 120, n)
+        h, w = rng.uniform(4, 70, n), rng.uniform(4, 90, n)
+        boxes = tf.constant(np.stack([y0, x0, y0 + h, x0 + w], 1).reshape(n, 4), tf.float32)
+        labels = tf.constant(rng.integers(1, 3, n), tf.int32)
+        difficult = tf.constant(rng.random(n) < 0.3)
+        a_cls, a_match = assign(anchors, boxes, labels, difficult)
+        b_cls, b_match = assign_grid(cfg, 128, 128, boxes, labels, difficult)
+        np.testing.assert_array_equal(a_cls.numpy(), b_cls.numpy())
+        pos = a_cls.numpy() > 0
+        np.testing.assert_array_equal(a_match.numpy()[pos], b_match.numpy()[pos])

@@ -50,10 +50,9 @@ def show_augmented(FLAGS) -> list[str]:
         example = parse_example(serialized)
         seed = tf.stack([tf.constant(config.input.seed, tf.int64), index])
         image, quads, labels, difficult = _augment_example(example, seed, config.input.augment)
-        from tfdet.input.augment import resize_and_pad
-
-        targets = make_targets(image, quads, labels, difficult, size, config.anchors, config.matcher, config.coder)
-        _, _, scaled = resize_and_pad(image, size, quads)
+        targets = make_targets(image, quads, labels, difficult, size, config.anchors, config.matcher, config.coder,
+                               config.input.augment, seed)
+        scaled = targets["quads"]
         picture = np.clip(targets["image"].numpy(), 0, 255).astype(np.uint8)
         anchors = generate_anchors(config.anchors, size, size).numpy()
         positive = anchors[targets["cls_targets"].numpy() > 0]

@@ -59,8 +59,23 @@ def file_lines(raw: bytes) -> list[tuple[int, str]]:
     return out
 
 
+def _plain_int(field: str) -> bool:
+    return field.isascii() and (field.isdigit() or (field[:1] == "-" and field[1:].isdigit()))
+
+
 def parse_line(line: str, num_coords: int, with_text: bool, where: str):
     """-> (coords list[float], score float | None, text str)."""
+    # fast path for the common form (plain integers, no spaces); anything else goes through the
+    # full pattern below, which accepts and rejects exactly what the official scripts do
+    parts = line.split(",", num_coords if with_text else num_coords + 1)
+    if len(parts) >= num_coords and all(_plain_int(p) for p in parts[:num_coords]):
+        coords = [float(p) for p in parts[:num_coords]]
+        if with_text and len(parts) == num_coords + 1:
+            text = parts[num_coords]
+            if '"' not in text:
+                return coords, None, text
+        elif not with_text and len(parts) == num_coords:
+            return coords, None, ""
     head = ",".join([_NUMBER] * num_coords)
     if with_text:
         m = re.match(r"^" + head + r",(.*)$", line)
@@ -80,9 +95,8 @@ def parse_line(line: str, num_coords: int, with_text: bool, where: str):
 
 def is_clockwise(points) -> bool:
     """The official test (rrc_evaluation_funcs.validate_clockwise_points), integer coordinates."""
-    p = [int(v) for v in points]
-    pts = [(p[0], p[1]), (p[2], p[3]), (p[4], p[5]), (p[6], p[7])]
-    total = sum((pts[(i + 1) % 4][0] - pts[i][0]) * (pts[(i + 1) % 4][1] + pts[i][1]) for i in range(4))
+    x1, y1, x2, y2, x3, y3, x4, y4 = (int(v) for v in points)
+    total = (x2 - x1) * (y2 + y1) + (x3 - x2) * (y3 + y2) + (x4 - x3) * (y4 + y3) + (x1 - x4) * (y1 + y4)
     return total <= 0
 
 

@@ -39,44 +39,47 @@ class ImageData:
     det_scores: list  # float or None
 
 
-def _polygons(points_list):
+def _self_intersecting(quads: np.ndarray) -> np.ndarray:
+    """[N, 4, 2] -> [N] bool: does edge 0 cross edge 2, or edge 1 cross edge 3 (a bow-tie)?"""
+
+    def cross(o, a, b):
+        return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
+
+    def crosses(p1, p2, p3, p4):
+        return (cross(p3, p4, p1) * cross(p3, p4, p2) < 0) & (cross(p1, p2, p3) * cross(p1, p2, p4) < 0)
+
+    q = quads
+    return crosses(q[:, 0], q[:, 1], q[:, 2], q[:, 3]) | crosses(q[:, 1], q[:, 2], q[:, 3], q[:, 0])
+
+
+def _polygons(quads: np.ndarray):
+    """Shapely polygons of [N, 4, 2] integer quads; bow-ties made valid (the documented deviation)."""
     import shapely
 
-    if not points_list:
+    if len(quads) == 0:
         return np.empty(0, dtype=object)
-    arr = np.asarray(points_list, dtype=np.float64).reshape(-1, 4, 2)
-    polys = shapely.polygons(arr)
-    bad = ~shapely.is_valid(polys)
+    polys = shapely.polygons(quads)
+    bad = _self_intersecting(quads)
     if np.any(bad):
         polys[bad] = shapely.make_valid(polys[bad])
     return polys
 
 
-def _intersections(a, b):
-    import shapely
-
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    return shapely.area(shapely.intersection(a[:, None], b[None, :]))
+def _as_quads(points_list) -> np.ndarray:
+    return np.asarray(points_list, dtype=np.float64).reshape(-1, 4, 2)
 
 
 class ImageScorer:
-    """Geometry of one image computed once; matching can be rerun on score subsets."""
+    """Geometry of one image (areas, intersections) computed once; matching can be rerun on score subsets."""
 
-    def __init__(self, data: ImageData):
+    def __init__(self, data: ImageData, gt_area, det_area, inter):
         self.data = data
-        gt = _polygons(data.gt_points)
-        det = _polygons(data.det_points)
-        import shapely
-
-        self.gt_area = np.asarray(shapely.area(gt), np.float64) if len(gt) else np.zeros(0)
-        self.det_area = shapely.area(det) if len(det) else np.zeros(0)
-        self.inter = _intersections(gt, det)  # [G, D]
+        self.gt_area, self.det_area, self.inter = gt_area, det_area, inter  # [G], [D], [G, D]
         union = self.gt_area[:, None] + self.det_area[None, :] - self.inter
         self.iou = np.where(union > 0, self.inter / np.where(union > 0, union, 1), 0.0)
         dc = np.asarray(data.gt_dont_care, bool)
         self.gt_dont_care = dc
-        # detection don't care: > 50% of its area inside any don't-care gt (first one found)
+        # detection don't care: more than half of its area inside a don't-care gt
         with np.errstate(divide="ignore", invalid="ignore"):
             precision = np.where(self.det_area[None, :] > 0, self.inter / np.where(self.det_area > 0, self.det_area, 1)[None, :], 0.0)
         self.det_dont_care = np.any(precision[dc] > AREA_PRECISION_CONSTRAINT, axis=0) if dc.any() else np.zeros(len(self.det_area), bool)
@@ -101,6 +104,47 @@ class ImageScorer:
         return matched, int(gt_care.sum()), int(det_care.sum())
 
 
+def build_scorers(images: dict) -> dict:
+    """ImageScorers for all images, with every polygon operation batched into one shapely call."""
+    import shapely
+
+    keys = list(images)
+    gt_q = [_as_quads(images[k].gt_points) for k in keys]
+    det_q = [_as_quads(images[k].det_points) for k in keys]
+    all_gt = np.concatenate(gt_q) if gt_q else np.zeros((0, 4, 2))
+    all_det = np.concatenate(det_q) if det_q else np.zeros((0, 4, 2))
+    gt_polys, det_polys = _polygons(all_gt), _polygons(all_det)
+    gt_area = shapely.area(gt_polys) if len(gt_polys) else np.zeros(0)
+    det_area = shapely.area(det_polys) if len(det_polys) else np.zeros(0)
+    gt_start = np.concatenate([[0], np.cumsum([len(q) for q in gt_q])]).astype(int)
+    det_start = np.concatenate([[0], np.cumsum([len(q) for q in det_q])]).astype(int)
+    pair_g, pair_d, owner = [], [], []
+    for i, (g, d) in enumerate(zip(gt_q, det_q)):
+        if len(g) == 0 or len(d) == 0:
+            continue
+        gmin, gmax, dmin, dmax = g.min(1), g.max(1), d.min(1), d.max(1)
+        overlap = ((np.minimum(gmax[:, None, 0], dmax[None, :, 0]) > np.maximum(gmin[:, None, 0], dmin[None, :, 0])) &
+                   (np.minimum(gmax[:, None, 1], dmax[None, :, 1]) > np.maximum(gmin[:, None, 1], dmin[None, :, 1])))
+        rows, cols = np.nonzero(overlap)
+        pair_g.append(rows + gt_start[i])
+        pair_d.append(cols + det_start[i])
+        owner.append(np.full(len(rows), i))
+    if pair_g:
+        pg, pd_, po = np.concatenate(pair_g), np.concatenate(pair_d), np.concatenate(owner)
+        areas = shapely.area(shapely.intersection(gt_polys[pg], det_polys[pd_])) if len(pg) else np.zeros(0)
+    else:
+        pg = pd_ = po = np.zeros(0, int)
+        areas = np.zeros(0)
+    scorers = {}
+    for i, key in enumerate(keys):
+        inter = np.zeros((len(gt_q[i]), len(det_q[i])))
+        sel = po == i
+        inter[pg[sel] - gt_start[i], pd_[sel] - det_start[i]] = areas[sel]
+        scorers[key] = ImageScorer(images[key], np.asarray(gt_area[gt_start[i]:gt_start[i + 1]], np.float64),
+                                   np.asarray(det_area[det_start[i]:det_start[i + 1]], np.float64), inter)
+    return scorers
+
+
 def per_image_metrics(matched, num_gt, num_det):
     if num_gt == 0:
         recall = 1.0
@@ -123,7 +167,7 @@ def method_metrics(matched, num_gt, num_det) -> dict:
 def evaluate(images: dict[str, ImageData], score_thresholds=None) -> dict:
     """Score a whole set. Returns precision/recall/hmean, per-image numbers and, when
     `score_thresholds` is given, a sweep with the best Hmean."""
-    scorers = {k: ImageScorer(v) for k, v in images.items()}
+    scorers = build_scorers(images)
     totals = np.zeros(3, np.int64)
     per_image = {}
     for key, scorer in scorers.items():

@@ -126,7 +126,7 @@ def _gaussian_blur(image, sigma):
 
 
 def photometric(image, seed, cfg: AugmentConfig):
-    """uint8 image -> float32 [0, 255] with colour, blur and JPEG-noise changes."""
+    """Image (uint8 or float 0-255) -> float32 [0, 255] with colour, blur and JPEG-noise changes."""
     seeds = tf.random.experimental.stateless_split(seed, 9)
     x = tf.cast(image, tf.float32) / 255.0
     x = tf.image.stateless_random_brightness(x, cfg.brightness_delta / 255.0, seed=seeds[0])
@@ -143,13 +143,8 @@ def photometric(image, seed, cfg: AugmentConfig):
     return x * 255.0
 
 
-def resize_and_pad(image, size, quads=None):
-    """Keep the aspect ratio so the longer side is `size`, pad bottom/right to size x size.
-
-    Returns (image float32 [size, size, 3], scale [2] (x, y) from original to network
-    pixels, quads scaled when given). The one resize used by training, evaluation
-    and serving.
-    """
+def resize_keep_aspect(image, size):
+    """Resize so the longer side is `size`. Returns (float32 image, scale [2] (x, y))."""
     height = tf.cast(tf.shape(image)[0], tf.float32)
     width = tf.cast(tf.shape(image)[1], tf.float32)
     size_f = tf.cast(size, tf.float32)
@@ -157,8 +152,18 @@ def resize_and_pad(image, size, quads=None):
     new_h = tf.clip_by_value(tf.round(height * ratio), 1.0, size_f)
     new_w = tf.clip_by_value(tf.round(width * ratio), 1.0, size_f)
     resized = tf.image.resize(tf.cast(image, tf.float32), tf.cast(tf.stack([new_h, new_w]), tf.int32), method="bilinear")
+    return resized, tf.stack([new_w / width, new_h / height])
+
+
+def resize_and_pad(image, size, quads=None):
+    """Keep the aspect ratio so the longer side is `size`, pad bottom/right to size x size.
+
+    Returns (image float32 [size, size, 3], scale [2] (x, y) from original to network
+    pixels, quads scaled when given). The one resize used by training, evaluation
+    and serving.
+    """
+    resized, scale = resize_keep_aspect(image, size)
     padded = tf.image.pad_to_bounding_box(resized, 0, 0, size, size)
-    scale = tf.stack([new_w / width, new_h / height])
     if quads is None:
         return padded, scale
     return padded, scale, quads * scale

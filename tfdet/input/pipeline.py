@@ -1,7 +1,7 @@
 """The training and evaluation datasets.
 
-Training: records -> parse -> quad-aware crop -> rotation -> photometric ->
-(one size per batch) resize + pad -> anchor targets -> batch. The size of each
+Training: records -> parse -> quad-aware crop -> rotation -> (one size per batch)
+resize -> photometric -> pad -> anchor targets -> batch. The size of each
 batch is drawn from `sizes` by a seeded stream that is zipped with the examples
 before the resize, so every batch has one static size and a tf.function traces
 at most once per size.
@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from tfdet.anchors.coder import BoxCoder
 from tfdet.anchors.config import AnchorConfig
-from tfdet.anchors.generator import generate_anchors
-from tfdet.anchors.matcher import MatcherConfig, assign
+from tfdet.anchors.generator import generate_anchors, generate_anchors_np
+from tfdet.anchors.matcher import MatcherConfig, assign, assign_grid
 from tfdet.input import augment
 from tfdet.input.parser import parse_example
 from tfdet.ops import quads as quad_ops
@@ -52,29 +52,44 @@ def parse_sizes(text: str) -> tuple:
     return tuple(int(v) for v in text.split(",") if v.strip())
 
 
-def make_targets(image, quads, labels, difficult, size, anchor_config: AnchorConfig, matcher: MatcherConfig, coder: BoxCoder):
-    """Resize + pad one augmented example to `size` and build its anchor targets."""
-    image, _scale, quads = augment.resize_and_pad(image, size, quads)
-    anchors = generate_anchors(anchor_config, size, size)
+def build_targets(quads, labels, difficult, anchors, matcher: MatcherConfig, coder: BoxCoder,
+                  anchor_config: AnchorConfig | None = None, size: int | None = None):
+    """Anchor targets of one image: cls_targets [A] (label, 0, -1 ignore), box_targets [A, L]
+    (encoded for positive anchors only, zeros elsewhere). With `anchor_config` and a static
+    `size`, the grid matcher is used (same result, much faster)."""
     boxes = quad_ops.quads_to_boxes_yxyx(quads)
-    cls_targets, matched = assign(anchors, boxes, labels, difficult, matcher)
-    num_gt = tf.shape(quads)[0]
-    safe_quads = tf.cond(num_gt > 0, lambda: quads, lambda: tf.zeros([1, 4, 2]))
-    matched_quads = tf.gather(safe_quads, tf.minimum(matched, tf.maximum(num_gt - 1, 0)))
-    box_targets = coder.encode(matched_quads, anchors)
-    positive = cls_targets > 0
-    box_targets = tf.where(positive[:, None], box_targets, tf.zeros_like(box_targets))
-    return {"image": image, "cls_targets": cls_targets, "box_targets": box_targets}
+    if anchor_config is not None and isinstance(size, int):
+        cls_targets, matched = assign_grid(anchor_config, size, size, boxes, labels, difficult, matcher)
+    else:
+        cls_targets, matched = assign(anchors, boxes, labels, difficult, matcher)
+    positive = tf.where(cls_targets > 0)[:, 0]
+    encoded = coder.encode(tf.gather(quads, tf.gather(matched, positive)), tf.gather(anchors, positive))
+    box_targets = tf.scatter_nd(positive[:, None], encoded, [tf.shape(anchors)[0], coder.loc_outputs])
+    return cls_targets, box_targets
+
+
+def make_targets(image, quads, labels, difficult, size, anchor_config: AnchorConfig, matcher: MatcherConfig, coder: BoxCoder,
+                 augment_config: augment.AugmentConfig | None = None, seed=None, anchors=None):
+    """Resize one (geometrically augmented) example to `size`, apply photometric changes to the
+    resized pixels when `augment_config` asks for them, pad, and build its anchor targets."""
+    resized, scale = augment.resize_keep_aspect(image, size)
+    quads = quads * scale
+    if augment_config is not None and augment_config.photometric:
+        resized = augment.photometric(resized, seed, augment_config)
+    image = tf.image.pad_to_bounding_box(resized, 0, 0, size, size)
+    anchors = generate_anchors(anchor_config, size, size) if anchors is None else anchors
+    cls_targets, box_targets = build_targets(quads, labels, difficult, anchors, matcher, coder, anchor_config, size)
+    return {"image": image, "cls_targets": cls_targets, "box_targets": box_targets, "quads": quads}
 
 
 def _augment_example(example, seed, cfg: augment.AugmentConfig):
-    seeds = tf.random.experimental.stateless_split(seed, 3)
+    """Geometric augmentation at the source resolution (photometric changes come after the resize)."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
     image, quads, labels, difficult = example["image"], example["quads"], example["labels"], example["difficult"]
     if cfg.crop_probability > 0:
         image, quads, labels, difficult = augment.random_crop(image, quads, labels, difficult, seeds[0], cfg)
     if cfg.rotate_probability > 0:
         image, quads, labels, difficult = augment.random_rotate(image, quads, labels, difficult, seeds[1], cfg)
-    image = augment.photometric(image, seeds[2], cfg) if cfg.photometric else tf.cast(image, tf.float32)
     return image, quads, labels, difficult
 
 
@@ -103,7 +118,7 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
     def prepare(index, serialized):
         example = parse_example(serialized)
         element_seed = tf.stack([tf.cast(seed, tf.int64), index])
-        return _augment_example(example, element_seed, cfg.augment)
+        return _augment_example(example, element_seed, cfg.augment) + (element_seed,)
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=cfg.deterministic)
     sizes = tf.constant(cfg.sizes, tf.int32)
@@ -111,10 +126,23 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
     size_stream = size_stream.flat_map(lambda s: tf.data.Dataset.from_tensors(s).repeat(batch_size))
     ds = tf.data.Dataset.zip((ds, size_stream))
 
+    sizes_t = tf.constant(cfg.sizes, tf.int32)
+    tables = {s: tf.constant(generate_anchors_np(anchor_config, s, s)) for s in cfg.sizes}
+
     def finish(example, size):
-        image, quads, labels, difficult = example
-        out = make_targets(image, quads, labels, difficult, size, anchor_config, matcher, coder)
-        return out["image"], {"cls_targets": out["cls_targets"], "box_targets": out["box_targets"]}
+        image, quads, labels, difficult, element_seed = example
+        photometric_seed = tf.random.experimental.stateless_split(element_seed, 3)[2]
+
+        def for_size(s):  # a static size per branch: static shapes and the grid matcher
+            def branch():
+                out = make_targets(image, quads, labels, difficult, s, anchor_config, matcher, coder, cfg.augment,
+                                   photometric_seed, tables[s])
+                return out["image"], out["cls_targets"], out["box_targets"]
+            return branch
+
+        index = tf.argmax(tf.cast(tf.equal(sizes_t, size), tf.int32), output_type=tf.int32)
+        image, cls_targets, box_targets = tf.switch_case(index, [for_size(s) for s in cfg.sizes])
+        return image, {"cls_targets": cls_targets, "box_targets": box_targets}
 
     # order must be kept here: consecutive elements share the batch's size
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

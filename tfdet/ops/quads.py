@@ -159,3 +159,11 @@ def box_ioa_yxyx(anchors, regions):
     """Pairwise intersection over the first box's area [N, M]."""
     inter, a1, _ = _pairwise_intersection(anchors, regions)
     return inter / tf.maximum(a1, 1e-9)
+
+
+def box_iou_and_ioa_yxyx(boxes1, boxes2):
+    """(IoU [N, M], intersection over the first box's area [N, M]) from one intersection."""
+    inter, a1, a2 = _pairwise_intersection(boxes1, boxes2)
+    union = a1 + a2 - inter
+    iou = tf.where(union > 0, inter / tf.maximum(union, 1e-9), tf.zeros_like(union))
+    return iou, inter / tf.maximum(a1, 1e-9)
