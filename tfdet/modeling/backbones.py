@@ -43,34 +43,34 @@ def _shortcut(x, out_channels, stride, norm, name):
     return norm_layer(norm, out_channels, name + "_0_bn")(shortcut)
 
 
-def _basic_block(x, filters, stride, norm, se, name):
-    shortcut = _shortcut(x, filters, stride, norm, name)
-    y = _conv(x, filters, 3, stride, name + "_1")
-    y = norm_layer(norm, filters, name + "_1_bn")(y)
-    y = layers.Activation("relu", name=name + "_1_relu")(y)
-    y = _conv(y, filters, 3, 1, name + "_2")
-    y = norm_layer(norm, filters, name + "_2_bn")(y)
+def _conv_norm(x, filters, kernel, stride, norm, name, relu=True):
+    """conv (name_conv) -> norm (name_bn) -> relu (name_relu), keras.applications naming."""
+    y = _conv(x, filters, kernel, stride, name)
+    y = norm_layer(norm, filters, name + "_bn")(y)
+    return layers.Activation("relu", name=name + "_relu")(y) if relu else y
+
+
+def _merge(shortcut, y, channels, se, name):
     if se:
-        y = squeeze_excite(y, filters, name)
+        y = squeeze_excite(y, channels, name)
     y = layers.Add(name=name + "_add")([shortcut, y])
     return layers.Activation("relu", name=name + "_out")(y)
+
+
+def _basic_block(x, filters, stride, norm, se, name):
+    shortcut = _shortcut(x, filters, stride, norm, name)
+    y = _conv_norm(x, filters, 3, stride, norm, name + "_1")
+    y = _conv_norm(y, filters, 3, 1, norm, name + "_2", relu=False)
+    return _merge(shortcut, y, filters, se, name)
 
 
 def _bottleneck_block(x, filters, stride, norm, se, name):
     out_channels = 4 * filters
     shortcut = _shortcut(x, out_channels, stride, norm, name)
-    y = _conv(x, filters, 1, stride, name + "_1")  # stride on the 1x1, as keras.applications
-    y = norm_layer(norm, filters, name + "_1_bn")(y)
-    y = layers.Activation("relu", name=name + "_1_relu")(y)
-    y = _conv(y, filters, 3, 1, name + "_2")
-    y = norm_layer(norm, filters, name + "_2_bn")(y)
-    y = layers.Activation("relu", name=name + "_2_relu")(y)
-    y = _conv(y, out_channels, 1, 1, name + "_3")
-    y = norm_layer(norm, out_channels, name + "_3_bn")(y)
-    if se:
-        y = squeeze_excite(y, out_channels, name)
-    y = layers.Add(name=name + "_add")([shortcut, y])
-    return layers.Activation("relu", name=name + "_out")(y)
+    y = _conv_norm(x, filters, 1, stride, norm, name + "_1")  # stride on the 1x1, as keras.applications
+    y = _conv_norm(y, filters, 3, 1, norm, name + "_2")
+    y = _conv_norm(y, out_channels, 1, 1, norm, name + "_3", relu=False)
+    return _merge(shortcut, y, out_channels, se, name)
 
 
 def build_backbone(config: ModelConfig) -> keras.Model:
