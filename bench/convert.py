@@ -52,7 +52,7 @@ def main():
         rates = {}
         for workers in (1, 2):
             out = os.path.join(root, f"out{workers}")
-            rates[workers] = best_rate(lambda: writer.convert(reader, out, num_shards=4, num_workers=workers, progress=False), COUNT, 2)
+            rates[workers] = best_rate(lambda o=out, w=workers: writer.convert(reader, o, num_shards=4, num_workers=w, progress=False), COUNT, 2)
         print(f"read+copy {baseline:.1f} img/s; convert 1 worker {rates[1]:.1f} img/s, 2 workers {rates[2]:.1f} img/s", file=sys.stderr)
         report({"bench": "convert", "data": source, "images": COUNT, "baseline_copy_images_per_second": round(baseline, 1),
                 "workers_1_images_per_second": round(rates[1], 1), "workers_2_images_per_second": round(rates[2], 1),

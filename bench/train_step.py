@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdet.anchors.coder import BoxCoder
 from tfdet.anchors.config import AnchorConfig
 from tfdet.benchmark import best_rate, report
 from tfdet.losses import LossConfig, detection_losses

@@ -5,7 +5,6 @@ Each tool calls the `define_*` functions it needs before `app.run`.
 
 from __future__ import annotations
 
-import json
 import os
 
 from absl import flags
@@ -66,14 +65,6 @@ def write_flags_file(path: str, flag_names=None):
             lines.append(f"--{name}={value}")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
-
-
-def flags_as_dict(flag_names) -> dict:
-    return {name: FLAGS[name].value for name in flag_names}
-
-
-def dump_json(data) -> str:
-    return json.dumps(data, sort_keys=True, default=str)
 
 
 def _floats(text) -> tuple:

@@ -89,7 +89,7 @@ def test_grid_matcher_equals_generic_matcher():
     cfg = AnchorConfig(min_level=3, max_level=5, base_sizes=(16, 32, 64), aspect_ratios=(1, 3, 1 / 2), scales_per_octave=2)
     anchors = generate_anchors(cfg, 128, 96 + 32)
     rng = np.random.default_rng(0)
-    for case in range(6):
+    for _ in range(6):
         n = int(rng.integers(0, 8))
         y0, x0 = rng.uniform(-10, 120, n), rng.uniform(-10, 120, n)
         h, w = rng.uniform(4, 70, n), rng.uniform(4, 90, n)

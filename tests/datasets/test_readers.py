@@ -1,9 +1,7 @@
 """Readers on the real samples in ../shared/data and on generated fixtures."""
 
-import io
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest

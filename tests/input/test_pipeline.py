@@ -10,7 +10,7 @@ from tfdet.anchors.config import AnchorConfig
 from tfdet.anchors.matcher import MatcherConfig
 from tfdet.datasets import get_reader
 from tfdet.input import augment
-from tfdet.input.pipeline import InputConfig, eval_dataset, parse_sizes, train_dataset
+from tfdet.input.pipeline import InputConfig, parse_sizes, train_dataset
 from tfdet.ops import quads as quad_ops
 from tfdet.records import writer
 
@@ -125,10 +125,7 @@ def test_pipeline_on_real_icdar2015_records(tmp_path):
     cfg = InputConfig(sizes=(256, 320), batch_size=2, deterministic=True)
     images, targets = next(iter(train_dataset(os.path.join(out, "*.tfrecord"), cfg, ANCHORS, MatcherConfig(), BoxCoder())))
     assert images.shape[0] == 2 and np.isfinite(targets["box_targets"].numpy()).all()
-    batch = next(iter(eval_dataset(os.path.join(out, "*.tfrecord"), 256, 4)))
-    assert batch["image"].shape == (4, 256, 256, 3)
-    assert batch["num_gt"].numpy().sum() > 0
-    np.testing.assert_allclose(batch["scale"].numpy()[:, 0], 256 / 1280, rtol=1e-3)
+    assert (targets["cls_targets"].numpy() > 0).sum() > 0  # real text gets positive anchors
 
 
 def test_od_api_records_without_quads(tmp_path):

@@ -85,7 +85,7 @@ def test_multi_worker_two_processes(records, tmp_path):
         cmd = ["timeout", "-s", "KILL", "240"] + train_cmd(records, tmp_path / "mw", "--num_steps=3", "--checkpoint_every=3")
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     chief = json.loads([line for line in outs[0][0].splitlines() if line.startswith("{")][-1])
     assert chief["steps"] == 3 and chief["replicas"] == 2

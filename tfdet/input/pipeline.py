@@ -1,4 +1,4 @@
-"""The training and evaluation datasets.
+"""The training dataset.
 
 Training: records -> parse -> quad-aware crop -> rotation -> (one size per batch)
 resize -> photometric -> pad -> anchor targets -> batch. The size of each
@@ -31,7 +31,6 @@ class InputConfig:
     augment: augment.AugmentConfig = augment.AugmentConfig()
     seed: int = 0
     deterministic: bool = False
-    max_gt: int = 200  # ground truth kept per image for evaluation batches
 
     def validate(self, anchor_config: AnchorConfig):
         if not self.sizes:
@@ -151,32 +150,3 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
     options.deterministic = cfg.deterministic
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def eval_dataset(pattern: str, size: int, batch_size: int, max_gt: int = 200):
-    """Finite dataset of resized images with their original-pixel ground truth.
-
-    Elements: dict(image [B, S, S, 3], scale [B, 2], image_size [B, 2] (h, w),
-    quads [B, G, 4, 2], difficult [B, G], labels [B, G], num_gt [B], source_id, filename).
-    """
-    ds = _record_dataset(pattern, 0, True, False)
-
-    def prepare(serialized):
-        ex = parse_example(serialized)
-        image, scale = augment.resize_and_pad(ex["image"], size)
-        n = tf.minimum(tf.shape(ex["quads"])[0], max_gt)
-        pad = max_gt - n
-        return {
-            "image": image,
-            "scale": scale,
-            "image_size": tf.shape(ex["image"])[:2],
-            "quads": tf.pad(ex["quads"][:n], [[0, pad], [0, 0], [0, 0]]),
-            "difficult": tf.pad(ex["difficult"][:n], [[0, pad]]),
-            "labels": tf.pad(ex["labels"][:n], [[0, pad]]),
-            "num_gt": n,
-            "source_id": ex["source_id"],
-            "filename": ex["filename"],
-        }
-
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 from keras import layers
 
 
@@ -32,9 +31,3 @@ def squeeze_excite(x, channels: int, name: str, reduction: int = 16):
     s = layers.Conv2D(max(channels // reduction, 4), 1, activation="relu", name=name + "_se_reduce")(s)
     s = layers.Conv2D(channels, 1, activation="sigmoid", name=name + "_se_expand")(s)
     return layers.Multiply(name=name + "_se_scale")([x, s])
-
-
-def freeze_batch_norms(model: keras.Model):
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, layers.BatchNormalization) and not layer.synchronized and layer.trainable is False:
-            layer.trainable = False

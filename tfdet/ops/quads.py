@@ -130,13 +130,6 @@ def convex_intersection_area(p, q, eps: float = 1e-9):
     return tf.where(count[..., 0] >= 3.0, area, tf.zeros_like(area))
 
 
-def quad_iou(p, q):
-    """IoU of convex quads (broadcastable [..., 4, 2])."""
-    inter = convex_intersection_area(p, q)
-    union = tf.abs(signed_area(p)) + tf.abs(signed_area(q)) - inter
-    return tf.where(union > 0, inter / tf.maximum(union, 1e-9), tf.zeros_like(union))
-
-
 def _pairwise_intersection(boxes1, boxes2):
     """Intersection areas [N, M] of two sets of yxyx boxes, and the areas of each set."""
     b1 = boxes1[:, None, :]
@@ -146,19 +139,6 @@ def _pairwise_intersection(boxes1, boxes2):
     a1 = (b1[..., 2] - b1[..., 0]) * (b1[..., 3] - b1[..., 1])
     a2 = (b2[..., 2] - b2[..., 0]) * (b2[..., 3] - b2[..., 1])
     return ih * iw, a1, a2
-
-
-def box_iou_yxyx(boxes1, boxes2):
-    """Pairwise IoU [N, M] of axis-aligned boxes."""
-    inter, a1, a2 = _pairwise_intersection(boxes1, boxes2)
-    union = a1 + a2 - inter
-    return tf.where(union > 0, inter / tf.maximum(union, 1e-9), tf.zeros_like(union))
-
-
-def box_ioa_yxyx(anchors, regions):
-    """Pairwise intersection over the first box's area [N, M]."""
-    inter, a1, _ = _pairwise_intersection(anchors, regions)
-    return inter / tf.maximum(a1, 1e-9)
 
 
 def box_iou_and_ioa_yxyx(boxes1, boxes2):

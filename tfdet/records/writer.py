@@ -229,9 +229,3 @@ def convert(
     existing["splits"][split] = summary
     _write_json_atomic(json_path, existing)
     return summary
-
-
-def load_dataset_json(path_or_dir: str) -> dict:
-    path = os.path.join(path_or_dir, keys.DATASET_JSON) if os.path.isdir(path_or_dir) else path_or_dir
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

@@ -11,7 +11,6 @@ before decoding) are refused with an error status.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfdet import keys
@@ -156,7 +155,3 @@ class DetectorModule(tf.Module):
         """Python helper: list of encoded images -> numpy outputs."""
         out = self.serve_encoded(tf.constant(list(encoded_list), dtype=tf.string))
         return {k: v.numpy() for k, v in out.items()}
-
-
-def numpy_outputs(outputs) -> dict:
-    return {k: (v.numpy() if hasattr(v, "numpy") else np.asarray(v)) for k, v in outputs.items()}
