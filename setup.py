@@ -29,7 +29,8 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "serving": ["tensorflow-serving-api==2.19.0"],
+        # depends on the full `tensorflow` package: CPU users install it with --no-deps (README)
+        "serving": ["tensorflow-serving-api==2.21.0"],
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
     },
     license="Apache-2.0",
