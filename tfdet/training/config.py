@@ -106,24 +106,36 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        inp = dict(d["input"])
-        inp["augment"] = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in inp["augment"].items()})
-        inp["sizes"] = tuple(inp["sizes"])
+        """Rebuild a saved config. Fields that this version no longer has are ignored (older run
+        folders keep loading); fields it added since take their defaults."""
+        parts = ("model", "anchors", "input", "matcher", "coder", "loss", "optim")
+        inp = _known(InputConfig, d["input"])
+        inp["augment"] = AugmentConfig(**_known(AugmentConfig, d["input"].get("augment", {})))
         return cls(
-            model=ModelConfig.from_dict(d["model"]),
-            anchors=AnchorConfig.from_dict(d["anchors"]),
+            model=ModelConfig(**_known(ModelConfig, d["model"])),
+            anchors=AnchorConfig(**_known(AnchorConfig, d["anchors"])),
             input=InputConfig(**inp),
-            matcher=MatcherConfig(**d["matcher"]),
-            coder=BoxCoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["coder"].items()}),
-            loss=LossConfig(**d["loss"]),
-            optim=OptimConfig(**d["optim"]),
-            **{k: v for k, v in d.items() if k not in ("model", "anchors", "input", "matcher", "coder", "loss", "optim")},
+            matcher=MatcherConfig(**_known(MatcherConfig, d["matcher"])),
+            coder=BoxCoder(**_known(BoxCoder, d["coder"])),
+            loss=LossConfig(**_known(LossConfig, d["loss"])),
+            optim=OptimConfig(**_known(OptimConfig, d["optim"])),
+            **_known(cls, {k: v for k, v in d.items() if k not in parts}),
         )
 
     @classmethod
     def load(cls, model_dir: str) -> "RunConfig":
-        with open(os.path.join(model_dir, "run_config.json")) as f:
-            return cls.from_dict(json.load(f))
+        path = os.path.join(model_dir, "run_config.json")
+        try:
+            with open(path) as f:
+                return cls.from_dict(json.load(f))
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not a readable tfdet run config: {exc}") from None
+
+
+def _known(cls, data: dict) -> dict:
+    """The entries of `data` that are fields of dataclass `cls`, lists turned into tuples."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
 
 
 def check_run_folder(model_dir: str, config: RunConfig):
