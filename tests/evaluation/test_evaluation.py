@@ -154,3 +154,25 @@ def test_coco_equals_pycocotools(tmp_path):
 
     for name, value in zip(STAT_NAMES, ev.stats):
         assert ours[name] == pytest.approx(float(value), abs=2e-4), name
+
+
+@pytest.mark.parametrize("protocol", ["icdar2015", "icdar2013"])
+def test_runner_files_score_like_the_runner(tmp_path, protocol):
+    from tfdet.datasets import get_reader
+    from tfdet.evaluation.runner import score_icdar
+
+    reader = get_reader("synthetic", num_images=6, seed=9)
+    samples = [reader.load(i)[0] for i in reader.items()]
+    rng = np.random.default_rng(0)
+    results = []
+    for s in samples:
+        quads = s.quads + rng.normal(0, 1.5, s.quads.shape)
+        boxes = np.stack([quads[..., 1].min(1), quads[..., 0].min(1), quads[..., 1].max(1), quads[..., 0].max(1)], 1)
+        results.append({"quads": quads, "boxes": boxes, "scores": rng.uniform(0.2, 1.0, len(quads)), "classes": np.ones(len(quads), int)})
+    summary = score_icdar(samples, results, protocol, str(tmp_path), 0.33)
+    assert 0.33 in [p["score_threshold"] for p in summary["sweep"]]
+    module = icdar2015 if protocol == "icdar2015" else icdar2013
+    rescored = module.evaluate_paths(str(tmp_path / "gt"), str(tmp_path / "submit.zip"))
+    for k in ("precision", "recall", "hmean"):
+        assert summary[k] == pytest.approx(rescored[k], abs=1e-9), k
+    assert summary["hmean"] > 0.5

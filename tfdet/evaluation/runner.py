@@ -58,25 +58,41 @@ def _int_quad_rows(result, threshold: float):
     return rows
 
 
-def _gt_lines(sample, boxes: bool) -> str:
+def _gt_quads_int(sample) -> list[list[int]]:
+    return [[int(v) for v in np.round(q).astype(int).reshape(-1)] for q in sample.quads]
+
+
+def _gt_rects_int(sample) -> list[list[int]]:
+    return [[int(round(q[:, 0].min())), int(round(q[:, 1].min())), int(round(q[:, 0].max())), int(round(q[:, 1].max()))]
+            for q in sample.quads]
+
+
+def _det_rects_int(result) -> list[list[int]]:
+    """Detection boxes (ymin, xmin, ymax, xmax) as integer xmin, ymin, xmax, ymax."""
+    return [[int(round(b[1])), int(round(b[0])), int(round(b[3])), int(round(b[2]))] for b in result["boxes"]]
+
+
+def _gt_lines(sample, coords_list) -> str:
+    """RRC ground-truth file text: integer coordinates, transcription (### for don't care), CRLF."""
     lines = []
-    for quad, text, dc in zip(sample.quads, sample.texts, sample.difficult):
+    for coords, text, dc in zip(coords_list, sample.texts, sample.difficult):
         t = "###" if dc else (text.replace("\n", " ") or "text")
-        if boxes:
-            xs, ys = quad[:, 0], quad[:, 1]
-            coords = [int(round(xs.min())), int(round(ys.min())), int(round(xs.max())), int(round(ys.max()))]
-        else:
-            q = np.round(quad).astype(int).reshape(-1)
-            coords = [int(v) for v in q]
         lines.append(",".join(str(v) for v in coords) + "," + t)
     return "".join(line + "\r\n" for line in lines)
 
 
+def _write_text(path: str, text: str):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
 def score_icdar(samples, results, protocol: str, output_dir: str, score_threshold: float, write_files: bool = True) -> dict:
-    """Write gt/ and results/ (RRC layout) + submit.zip, and score them."""
+    """Write gt/ and results/ (RRC layout) + submit.zip, and score them. The sweep covers SWEEP
+    plus `score_threshold`, whose point gives the reported precision, recall and Hmean."""
     keys = [sample_key(s, i) for i, s in enumerate(samples)]
     if len(set(keys)) != len(keys):
         keys = [str(i + 1) for i in range(len(samples))]
+    thresholds = sorted(set(float(t) for t in SWEEP) | {float(score_threshold)})
     gt_dir = os.path.join(output_dir, "gt")
     res_dir = os.path.join(output_dir, "results")
     if write_files:
@@ -88,56 +104,32 @@ def score_icdar(samples, results, protocol: str, output_dir: str, score_threshol
         images = {}
         for key, sample, result in zip(keys, samples, results):
             rows = _int_quad_rows(result, 0.0)
-            gt_rows = [([int(v) for v in np.round(q).astype(int).reshape(-1)], dc) for q, dc in zip(sample.quads, sample.difficult)]
-            gt_rows = [(c, dc) for c, dc in gt_rows if eval_files.is_clockwise(c)]
+            gt_quads = _gt_quads_int(sample)
+            gt_rows = [(c, dc) for c, dc in zip(gt_quads, sample.difficult) if eval_files.is_clockwise(c)]
             images[key] = icdar2015.ImageData([c for c, _ in gt_rows], [dc for _, dc in gt_rows], [c for c, _ in rows], [s for _, s in rows])
             if write_files:
-                with open(os.path.join(gt_dir, f"gt_img_{key}.txt"), "w", encoding="utf-8", newline="") as f:
-                    f.write(_gt_lines(sample, boxes=False))
+                _write_text(os.path.join(gt_dir, f"gt_img_{key}.txt"), _gt_lines(sample, gt_quads))
                 eval_files.write_results(res_dir, key, [r for r in rows if r[1] >= score_threshold])
-        full = icdar2015.evaluate(images, SWEEP)
-        at = next((s for s in full["sweep"] if abs(s["score_threshold"] - score_threshold) < 1e-9), None)
-        if at is None:
-            masked = {k: icdar2015.ImageData(v.gt_points, v.gt_dont_care,
-                                             [p for p, s in zip(v.det_points, v.det_scores) if s >= score_threshold],
-                                             [s for s in v.det_scores if s >= score_threshold]) for k, v in images.items()}
-            at = icdar2015.evaluate(masked)
-        summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": at["precision"], "recall": at["recall"],
-                   "hmean": at["hmean"], "sweep": full["sweep"], "best": full["best"]}
+        sweep = icdar2015.evaluate(images, thresholds)["sweep"]
     else:
-        images = {}
+        dets = {}
         for key, sample, result in zip(keys, samples, results):
-            rects = []
-            for box, score in zip(result["boxes"], result["scores"]):
-                if score >= score_threshold:
-                    rects.append([int(round(box[1])), int(round(box[0])), int(round(box[3])), int(round(box[2]))])
-            gt = [[float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())] for q in sample.quads]
-            gt = [[round(v) for v in r] for r in gt]
-            images[key] = (gt, list(sample.difficult), rects)
+            gt_rects = _gt_rects_int(sample)
+            dets[key] = (gt_rects, list(sample.difficult), _det_rects_int(result), list(result["scores"]))
             if write_files:
-                with open(os.path.join(gt_dir, f"gt_img_{key}.txt"), "w", encoding="utf-8", newline="") as f:
-                    f.write(_gt_lines(sample, boxes=True))
-                with open(os.path.join(res_dir, f"res_img_{key}.txt"), "w", encoding="utf-8", newline="") as f:
-                    f.write("".join(",".join(str(v) for v in r) + "\r\n" for r in rects))
-        res = icdar2013.evaluate(images)
+                _write_text(os.path.join(gt_dir, f"gt_img_{key}.txt"), _gt_lines(sample, gt_rects))
+                kept = [r for r, sc in zip(dets[key][2], dets[key][3]) if sc >= score_threshold]
+                _write_text(os.path.join(res_dir, f"res_img_{key}.txt"), "".join(",".join(map(str, r)) + "\r\n" for r in kept))
         sweep = []
-        for t in SWEEP:
-            sub = {k: (g, d, [r for r, s in zip(_rects(res_i), _scores(res_i)) if s >= t]) for k, (g, d, _), res_i in
-                   zip(images.keys(), images.values(), results)}
-            sweep.append({"score_threshold": float(t), **{k: v for k, v in icdar2013.evaluate(sub).items() if k in ("precision", "recall", "hmean")}})
-        summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": res["precision"], "recall": res["recall"],
-                   "hmean": res["hmean"], "sweep": sweep, "best": max(sweep, key=lambda s: (s["hmean"], -s["score_threshold"]))}
+        for t in thresholds:
+            sub = {k: (g, d, [r for r, sc in zip(rects, scores) if sc >= t]) for k, (g, d, rects, scores) in dets.items()}
+            sweep.append({"score_threshold": t, **{k: v for k, v in icdar2013.evaluate(sub).items() if k in ("precision", "recall", "hmean")}})
+    at = next(s for s in sweep if s["score_threshold"] == float(score_threshold))
+    summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": at["precision"], "recall": at["recall"],
+               "hmean": at["hmean"], "sweep": sweep, "best": max(sweep, key=lambda s: (s["hmean"], -s["score_threshold"]))}
     if write_files:
         eval_files.zip_folder(res_dir, os.path.join(output_dir, "submit.zip"))
     return summary
-
-
-def _rects(result):
-    return [[int(round(b[1])), int(round(b[0])), int(round(b[3])), int(round(b[2]))] for b in result["boxes"]]
-
-
-def _scores(result):
-    return list(result["scores"])
 
 
 def score_coco(samples, results, category_ids: dict | None = None) -> dict:

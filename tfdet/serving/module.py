@@ -105,9 +105,9 @@ class DetectorModule(tf.Module):
         quads = tf.stack([qx, qy], -1)
         valid = tf.sequence_mask(det["num_detections"], self.post_config.max_detections)
         quads = tf.where(valid[..., None, None], quads, 0.0)
-        b = det["boxes"]
-        boxes = tf.stack([tf.clip_by_value(b[..., 0] / sy[..., 0], 0.0, h[..., 0]), tf.clip_by_value(b[..., 1] / sx[..., 0], 0.0, w[..., 0]),
-                          tf.clip_by_value(b[..., 2] / sy[..., 0], 0.0, h[..., 0]), tf.clip_by_value(b[..., 3] / sx[..., 0], 0.0, w[..., 0])], -1)
+        scale_yxyx = tf.concat([sy, sx, sy, sx], -1)  # [B, 1, 4]
+        limit_yxyx = tf.concat([h, w, h, w], -1)
+        boxes = tf.minimum(tf.maximum(det["boxes"] / scale_yxyx, 0.0), limit_yxyx)
         boxes = tf.where(valid[..., None], boxes, 0.0)
         batch = tf.shape(quads)[0]
         return {

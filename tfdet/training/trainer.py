@@ -173,7 +173,7 @@ class Trainer:
         try:
             while step < cfg.num_steps:
                 values = train_step(iterator)
-                step = int(self.step.numpy()) + 1
+                step += 1
                 self.step.assign(step)
                 last = {k: float(v) for k, v in values.items()}
                 if not math.isfinite(last["total_loss"]):
