@@ -21,6 +21,12 @@ from tfdet.postprocess import PostprocessConfig, detect_batch
 MAX_PIXELS = 100_000_000  # 100 MP
 
 
+def _check_pixels(h, w, max_pixels):
+    """Assertion op refusing images over `max_pixels`; decoders must run under its control dependency
+    (an Assert is not ordered before stateless ops otherwise, and the decoder could fail first)."""
+    return tf.debugging.assert_less_equal(h * w, tf.constant(max_pixels, h.dtype), message="image has too many pixels")
+
+
 def _png_shape(data):
     header = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8)
     header = tf.cast(header, tf.int64)
@@ -38,17 +44,17 @@ def decode_bounded(data, size: int, max_pixels: int = MAX_PIXELS):
     def jpeg():
         shape = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
         h, w = shape[0], shape[1]
-        tf.debugging.assert_less_equal(h * w, tf.constant(max_pixels, tf.int64), message="image has too many pixels")
         factor = tf.maximum(h, w) // (2 * size)
         branches = [lambda r=r: tf.image.decode_jpeg(data, channels=3, ratio=r) for r in (1, 2, 4, 8)]
         index = tf.cast(tf.minimum(tf.where(factor >= 8, 3, tf.where(factor >= 4, 2, tf.where(factor >= 2, 1, 0))), 3), tf.int32)
-        image = tf.switch_case(index, branches)
+        with tf.control_dependencies([_check_pixels(h, w, max_pixels)]):
+            image = tf.switch_case(index, branches)
         return image, tf.cast(tf.stack([h, w]), tf.float32)
 
     def png():
         h, w = _png_shape(data)
-        tf.debugging.assert_less_equal(h * w, tf.constant(max_pixels, tf.int64), message="image has too many pixels")
-        image = tf.io.decode_png(data, channels=3)
+        with tf.control_dependencies([_check_pixels(h, w, max_pixels)]):
+            image = tf.io.decode_png(data, channels=3)
         return image, tf.cast(tf.stack([h, w]), tf.float32)
 
     def other():
@@ -136,7 +142,8 @@ class DetectorModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
     def serve_image_tensor(self, images):
         shape = tf.cast(tf.shape(images)[1:3], tf.float32)
-        tf.debugging.assert_less_equal(shape[0] * shape[1], float(self.max_pixels), message="image has too many pixels")
+        with tf.control_dependencies([_check_pixels(tf.cast(shape[0], tf.int64), tf.cast(shape[1], tf.int64), self.max_pixels)]):
+            images = tf.identity(images)
 
         def one(image):
             padded, scale = self._prepare_one(image, shape)
