@@ -1,7 +1,8 @@
 """Sigmoid focal loss + smooth L1 on positives (and OHEM softmax for comparison).
 
-Targets: cls_targets [B, A] int32 (label >= 1 positive, 0 background, -1 ignore),
-box_targets [B, A, L]. Every loss is a *sum* over the local batch divided by
+Targets (tfdet.input.pipeline.train_dataset): cls_targets [B, A] int32 (label >= 1 positive,
+0 background, -1 ignore), box_indices [B, P] int32 (positive anchors, -1 padding) and
+box_targets [B, P, L] (their encoded quads). Every loss is a *sum* over the local batch divided by
 `normalizer`, the number of positive anchors summed over all replicas, so that
 summing gradients across replicas gives the global-batch loss.
 """
@@ -36,10 +37,14 @@ def sigmoid_focal_loss_sum(logits, cls_targets, num_classes: int, alpha: float, 
     return tf.reduce_sum(loss * valid[..., None])
 
 
-def smooth_l1_sum(pred, target, positive, beta: float):
-    diff = tf.abs(tf.cast(pred, tf.float32) - target)
+def smooth_l1_sum(pred, box_indices, box_targets, beta: float):
+    """Smooth L1 between the predictions [B, A, L] at the listed anchors [B, P] (-1 = padding)
+    and their targets [B, P, L]."""
+    valid = box_indices >= 0
+    pred = tf.gather(tf.cast(pred, tf.float32), tf.maximum(box_indices, 0), batch_dims=1)
+    diff = tf.abs(pred - box_targets)
     loss = tf.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
-    return tf.reduce_sum(loss * tf.cast(positive, tf.float32)[..., None])
+    return tf.reduce_sum(tf.where(valid[..., None], loss, 0.0))
 
 
 def ohem_softmax_sum(logits, cls_targets, ratio: float):
@@ -68,7 +73,7 @@ def detection_losses(outputs, targets, num_classes: int, config: LossConfig, nor
         cls_sum = ohem_softmax_sum(outputs["cls_logits"], cls_targets, config.ohem_negative_ratio)
     else:
         cls_sum = sigmoid_focal_loss_sum(outputs["cls_logits"], cls_targets, num_classes, config.focal_alpha, config.focal_gamma)
-    box_sum = smooth_l1_sum(outputs["box_regression"], targets["box_targets"], positive, config.smooth_l1_beta)
+    box_sum = smooth_l1_sum(outputs["box_regression"], targets["box_indices"], targets["box_targets"], config.smooth_l1_beta)
     cls_loss = cls_sum / normalizer
     box_loss = config.box_weight * box_sum / normalizer
     return {

@@ -83,21 +83,40 @@ def test_ignore_band_and_no_ground_truth():
     assert cls.numpy().tolist() == [0, 0]
 
 
-def test_grid_matcher_equals_generic_matcher():
+@pytest.mark.parametrize("matcher", [MatcherConfig(), MatcherConfig(0.6, 0.3, 0.3), MatcherConfig(0.5, 0.5, 0.8, force_match=False)])
+def test_grid_matcher_equals_generic_matcher(matcher):
+    """The sparse grid matcher gives the dense matcher's result: tiny, huge, degenerate and partly
+    outside boxes, non-square inputs, text and square anchor shapes, images with only don't-care
+    boxes or none at all. The one freedom: when several anchors tie for a box's best IoU, the
+    forced match may go to another of them."""
+    from tfdet.ops import quads as quad_ops
     from tfdet.anchors.matcher import assign_grid
 
-    cfg = AnchorConfig(min_level=3, max_level=5, base_sizes=(16, 32, 64), aspect_ratios=(1, 3, 1 / 2), scales_per_octave=2)
-    anchors = generate_anchors(cfg, 128, 96 + 32)
+    configs = [(AnchorConfig(min_level=3, max_level=5, base_sizes=(16, 32, 64), aspect_ratios=(1, 3, 1 / 2), scales_per_octave=2), 128, 160),
+               (AnchorConfig.for_levels(2, 7), 256, 384)]
     rng = np.random.default_rng(0)
-    for _ in range(6):
-        n = int(rng.integers(0, 8))
-        y0, x0 = rng.uniform(-10, 120, n), rng.uniform(-10, 120, n)
-        h, w = rng.uniform(4, 70, n), rng.uniform(4, 90, n)
-        boxes = tf.constant(np.stack([y0, x0, y0 + h, x0 + w], 1).reshape(n, 4), tf.float32)
-        labels = tf.constant(rng.integers(1, 3, n), tf.int32)
-        difficult = tf.constant(rng.random(n) < 0.3)
-        a_cls, a_match = assign(anchors, boxes, labels, difficult)
-        b_cls, b_match = assign_grid(cfg, 128, 128, boxes, labels, difficult)
-        np.testing.assert_array_equal(a_cls.numpy(), b_cls.numpy())
-        pos = a_cls.numpy() > 0
-        np.testing.assert_array_equal(a_match.numpy()[pos], b_match.numpy()[pos])
+    for cfg, height, width in configs:
+        anchors = generate_anchors(cfg, height, width)
+        for trial in range(12):
+            n = int(rng.integers(0, 12)) if trial else 0
+            y0, x0 = rng.uniform(-40, height, n), rng.uniform(-40, width, n)
+            h, w = np.exp(rng.uniform(0, 6, n)), np.exp(rng.uniform(0, 6, n))
+            h[: n // 4] = 0.0  # degenerate: no area
+            boxes = tf.constant(np.stack([y0, x0, y0 + h, x0 + w], 1).reshape(n, 4), tf.float32)
+            labels = tf.constant(rng.integers(1, 4, n), tf.int32)
+            difficult = tf.constant(rng.random(n) < (1.0 if trial == 1 else 0.3))
+            a_cls, a_match = assign(anchors, boxes, labels, difficult, matcher)
+            b_cls, b_pos, b_gt = assign_grid(cfg, height, width, boxes, labels, difficult, matcher)
+            a_cls, b_cls, a_match = a_cls.numpy(), b_cls.numpy(), a_match.numpy()
+            assert sorted(b_pos.numpy()) == list(np.nonzero(b_cls > 0)[0])
+            b_match = np.zeros_like(a_match)
+            b_match[b_pos.numpy()] = b_gt.numpy()
+            iou = quad_ops.box_iou_and_ioa_yxyx(anchors, boxes)[0].numpy()
+            iou[:, difficult.numpy()] = -1
+            for i in np.nonzero(a_cls != b_cls)[0]:  # only tied forced matches may differ
+                g = a_match[i] if a_cls[i] > 0 else b_match[i]
+                assert max(a_cls[i], b_cls[i]) > 0 and min(a_cls[i], b_cls[i]) <= 0
+                assert iou[i, g] < matcher.positive_iou and iou[i, g] >= iou[:, g].max() - 1e-6, (i, g)
+            assert (a_cls != b_cls).sum() <= 2 * n  # at most one moved forced match per box
+            same = a_cls == b_cls
+            np.testing.assert_array_equal(a_match[same & (a_cls > 0)], b_match[same & (a_cls > 0)])

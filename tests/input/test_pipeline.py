@@ -40,12 +40,29 @@ def test_crop_keeps_quads_exact_and_marks_cut_ones():
     labels = tf.constant([1, 1, 1])
     difficult = tf.constant([False, False, False])
     cfg = augment.AugmentConfig(crop_probability=1.0, crop_min_scale=0.2)
+    sizes = set()
     for s in range(20):
-        img, q, lab, dc = augment.random_crop(image, quads, labels, difficult, tf.constant([s, 1], tf.int64), cfg)
+        seed = tf.constant([s, 1], tf.int64)
+        img, q, lab, dc = augment.random_crop(image, quads, labels, difficult, seed, cfg)
         h, w = img.shape[0], img.shape[1]
+        sizes.add((h, w))
         q = q.numpy()
-        assert len(q) >= 1 and (~dc.numpy()).any(), "a crop keeps at least one care quad"
         assert q[..., 0].min() >= 0 and q[..., 0].max() <= w and q[..., 1].min() >= 0 and q[..., 1].max() <= h
+        # a crop shows at least one care quad whole: the original moved by the window, to the pixel
+        window = augment.sample_crop(200, 300, quads, labels, difficult, seed, cfg)[0].numpy()
+        assert window[2:].tolist() == [w, h]
+        moved = quads.numpy() - window[:2].astype(np.float32)
+        care = q[~dc.numpy()]
+        assert any(np.abs(c - m).max() < 0.5 for c in care for m in moved), s
+    assert len(sizes) > 5  # crops of many sizes
+    # nothing fits a crop smaller than the image: the image stays whole
+    big = tf.constant(_quad_rect(1, 1, 298, 198)[None])
+    img, q, _, dc = augment.random_crop(image, big, labels[:1], difficult[:1], tf.constant([0, 1], tf.int64),
+                                        augment.AugmentConfig(crop_probability=1.0, crop_min_scale=0.1, crop_trials=4))
+    assert img.shape[:2] == (200, 300) and not dc.numpy()[0]
+    # only don't-care text: a crop anywhere
+    img, q, _, dc = augment.random_crop(image, quads, labels, tf.constant([True, True, True]), tf.constant([2, 1], tf.int64), cfg)
+    assert img.shape[0] * img.shape[1] < 200 * 300 and dc.numpy().all()
     # a fixed window: quad 0 fully inside (exact shift), quad 1 cut to a sliver (don't care), quad 2 outside (dropped)
     q, lab, dc = augment.restrict_to_window(quads, labels, difficult, 5.0, 5.0, 150.0, 110.0, 0.7)
     np.testing.assert_allclose(q.numpy()[0], _quad_rect(5, 5, 40, 20), atol=0.5)
@@ -80,15 +97,52 @@ def test_resize_and_pad_scales_quads():
     np.testing.assert_allclose(q.numpy()[0], _quad_rect(3.2, 6.4, 9.6, 12.8), atol=1e-4)
 
 
+def test_color_transform_components():
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(0, 255, (50, 3)).astype(np.float32)
+    mean = pixels.mean(0)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+
+    def apply(brightness=0.0, contrast=1.0, saturation=1.0, hue=0.0):
+        m, b = augment.color_transform(tf.constant(brightness), tf.constant(contrast), tf.constant(saturation),
+                                       tf.constant(hue), tf.constant(mean))
+        return pixels @ m.numpy().T + b.numpy()
+
+    np.testing.assert_allclose(apply(), pixels, atol=1e-3)  # identity
+    np.testing.assert_allclose(apply(hue=1.0), pixels, atol=1e-2)  # a full turn
+    np.testing.assert_allclose(apply(brightness=20.0), pixels + 20.0, atol=1e-3)
+    contrast = apply(contrast=0.5)
+    np.testing.assert_allclose(contrast.mean(0), mean, atol=1e-2)  # the means stay, distances halve
+    np.testing.assert_allclose(contrast - mean, (pixels - mean) * 0.5, atol=1e-2)
+    gray = apply(saturation=0.0)
+    np.testing.assert_allclose(gray, np.repeat((pixels @ luma)[:, None], 3, 1), atol=1e-2)  # luma, no chroma
+    np.testing.assert_allclose(apply(hue=0.3) @ luma, pixels @ luma, atol=1e-2)  # hue keeps luma
+    assert np.abs(apply(hue=0.3) - pixels).max() > 10
+
+
+def test_photometric_range_and_determinism():
+    image = tf.constant(np.random.default_rng(1).integers(0, 256, (40, 60, 3)), tf.uint8)
+    cfg = augment.AugmentConfig(blur_probability=0.5, jpeg_probability=0.5)
+    outs = [augment.photometric(image, tf.constant([3, i], tf.int64), cfg).numpy() for i in range(6)]
+    for out in outs:
+        assert out.shape == (40, 60, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(outs[0], augment.photometric(image, tf.constant([3, 0], tf.int64), cfg).numpy())
+    assert np.abs(outs[0].astype(float) - outs[1]).mean() > 1  # another seed, another change
+
+
 def test_multiscale_batches_have_allowed_sizes(synthetic_records):
     cfg = InputConfig(sizes=(96, 128, 160), batch_size=2, deterministic=True, seed=1)
     ds = train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), BoxCoder())
     seen = set()
     for images, targets in ds.take(10):
         size = images.shape[1]
-        assert images.shape[1:] == (size, size, 3) and size in cfg.sizes
+        assert images.shape[1:] == (size, size, 3) and size in cfg.sizes and images.dtype == tf.uint8
         assert targets["cls_targets"].shape == (2, ANCHORS.num_anchors(size, size))
-        assert targets["box_targets"].shape == (2, ANCHORS.num_anchors(size, size), 12)
+        indices, boxes = targets["box_indices"].numpy(), targets["box_targets"].numpy()
+        assert boxes.shape == indices.shape + (12,) and indices.shape[0] == 2
+        for cls, idx, box in zip(targets["cls_targets"].numpy(), indices, boxes):  # positives listed, then -1 padding
+            n = int((cls > 0).sum())
+            assert list(idx[:n]) == list(np.nonzero(cls > 0)[0]) and (idx[n:] == -1).all() and (box[n:] == 0).all()
         seen.add(size)
     assert len(seen) >= 2
 
@@ -108,11 +162,10 @@ def test_targets_decode_back_to_ground_truth(synthetic_records):
                       augment=augment.AugmentConfig(crop_probability=0.0, photometric=False))
     coder = BoxCoder()
     images, targets = next(iter(train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), coder)))
-    cls = targets["cls_targets"][0]
-    pos = tf.where(cls > 0)[:, 0]
-    assert len(pos) > 0
+    pos = targets["box_indices"][0]
+    assert len(pos) > 0 and (pos.numpy() >= 0).all()
     anchors = tf.gather(generate_anchors(ANCHORS, 128, 128), pos)
-    quads, _ = coder.decode(tf.gather(targets["box_targets"][0], pos), anchors)
+    quads, _ = coder.decode(targets["box_targets"][0], anchors)
     q = quads.numpy()
     assert q.min() > -1 and q.max() < 129  # decoded quads lie in the image
 

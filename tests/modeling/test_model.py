@@ -71,9 +71,12 @@ def test_focal_loss_against_hand_computation():
     p2 = 1 / (1 + np.exp(1.0))
     neg = 0.75 * p2 ** 2 * -np.log(1 - p2)
     assert got == pytest.approx(pos + neg, rel=1e-5)  # the ignored anchor adds nothing
-    losses = detection_losses({"cls_logits": logits, "box_regression": tf.zeros([1, 3, 12])},
-                              {"cls_targets": targets, "box_targets": tf.ones([1, 3, 12]) * 2.0}, 1, LossConfig(), 1.0)
-    assert float(losses["box_loss"]) == pytest.approx(12 * 1.5)  # one positive, smooth L1 of 2 = 1.5 per output
+    regression = tf.constant(np.arange(36, dtype=np.float32).reshape(1, 3, 12) * 0.01)
+    losses = detection_losses({"cls_logits": logits, "box_regression": regression},
+                              {"cls_targets": targets, "box_indices": tf.constant([[0, -1]]),
+                               "box_targets": tf.stack([regression[:, 0] + 2.0, tf.fill([1, 12], 99.0)], 1)}, 1, LossConfig(), 1.0)
+    # one positive (anchor 0) off by 2 in each output: smooth L1 1.5 each; the padding slot counts nothing
+    assert float(losses["box_loss"]) == pytest.approx(12 * 1.5)
 
 
 def test_weights_file_loading(tmp_path):

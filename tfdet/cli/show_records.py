@@ -47,7 +47,7 @@ def show_augmented(FLAGS) -> list[str]:
     size = max(config.input.sizes)
     written = []
     for index, serialized in ds.take(FLAGS.num_images):
-        example = parse_example(serialized)
+        example = parse_example(serialized, decode=False)
         seed = tf.stack([tf.constant(config.input.seed, tf.int64), index])
         image, quads, labels, difficult = _augment_example(example, seed, config.input.augment)
         targets = make_targets(image, quads, labels, difficult, size, config.anchors, config.matcher, config.coder,

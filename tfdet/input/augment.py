@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from tfdet.ops import quads as quad_ops
@@ -17,7 +18,6 @@ class AugmentConfig:
     crop_trials: int = 32
     crop_min_scale: float = 0.1  # of the image area
     crop_max_aspect: float = 2.0
-    crop_min_text_overlap: float = 0.5  # a crop must show this share of at least one care quad
     keep_visible: float = 0.7  # quads less visible than this become don't care
     rotate_probability: float = 0.0
     max_rotation_degrees: float = 10.0
@@ -55,38 +55,64 @@ def restrict_to_window(quads, labels, difficult, x0, y0, w, h, keep_visible):
     return (tf.boolean_mask(clipped, keep), tf.boolean_mask(labels, keep), tf.boolean_mask(new_difficult, keep))
 
 
-def random_crop(image, quads, labels, difficult, seed, cfg: AugmentConfig):
-    """SSD / TextBoxes++ style crop that keeps text: see AugmentConfig."""
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    seeds = tf.random.experimental.stateless_split(seed, 6)
+def _place(lo, hi, u):
+    """An integer in [lo, hi] (floats holding integers), uniform for u in [0, 1)."""
+    return tf.minimum(lo + tf.floor(u * (hi - lo + 1.0)), hi)
+
+
+def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfig):
+    """SSD / TextBoxes++ style crop that keeps text, for an image of the given size, chosen before
+    any pixel is decoded.
+
+    `crop_trials` (area share, aspect ratio) pairs are drawn; the crop is built around one care
+    quad picked at random (among those inside the image if any): the first trial large enough to hold that quad's bounding box is placed
+    at a random position that holds it, so the crop always shows some text whole. Without a trial
+    that fits (or with probability 1 - crop_probability) the image stays whole; an image without
+    care text gets a crop anywhere. Returns the window (x0, y0, width, height) int32 and the quads,
+    labels and don't-care flags moved into it (restrict_to_window).
+    """
+    height = tf.cast(height, tf.float32)
+    width = tf.cast(width, tf.float32)
     t = cfg.crop_trials
-    scale = _uniform(seeds[0], [t], cfg.crop_min_scale, 1.0)
-    log_ar = _uniform(seeds[1], [t], -math.log(cfg.crop_max_aspect), math.log(cfg.crop_max_aspect))
-    ratio = tf.exp(log_ar)
-    cw = tf.clip_by_value(width * tf.sqrt(scale * ratio), 1.0, width)
-    ch = tf.clip_by_value(height * tf.sqrt(scale / ratio), 1.0, height)
-    x0 = tf.floor(_uniform(seeds[2], [t]) * (width - cw))
-    y0 = tf.floor(_uniform(seeds[3], [t]) * (height - ch))
-    cw = tf.floor(cw)
-    ch = tf.floor(ch)
-    windows = tf.stack([tf.stack([x0, y0], -1), tf.stack([x0 + cw, y0], -1), tf.stack([x0 + cw, y0 + ch], -1),
-                        tf.stack([x0, y0 + ch], -1)], axis=-2)  # [T, 4, 2]
-    convex = quad_ops.convexify(quads)
-    area = tf.abs(quad_ops.signed_area(convex))
-    visible = quad_ops.convex_intersection_area(convex[None], windows[:, None]) / tf.maximum(area, 1e-6)[None]  # [T, N]
+    u = _uniform(seed, [2 * t + 4])  # one draw for every decision below
+    scale = cfg.crop_min_scale + (1.0 - cfg.crop_min_scale) * u[:t]
+    ratio = tf.exp(math.log(cfg.crop_max_aspect) * (2.0 * u[t:2 * t] - 1.0))
+    cw = tf.floor(tf.clip_by_value(width * tf.sqrt(scale * ratio), 1.0, width))
+    ch = tf.floor(tf.clip_by_value(height * tf.sqrt(scale / ratio), 1.0, height))
+    # the text to keep: a random care quad (inside the image when there is one), its bounding box
+    # in whole pixels clipped to the image
     care = tf.logical_not(difficult)
-    shows_text = tf.reduce_any(care[None] & (visible >= cfg.crop_min_text_overlap) & (visible >= cfg.keep_visible), axis=1)
-    no_care_text = tf.logical_not(tf.reduce_any(care))
-    valid = shows_text | no_care_text
-    use_crop = tf.reduce_any(valid) & (_uniform(seeds[4]) < cfg.crop_probability)
-    first = tf.argmax(tf.cast(valid, tf.int32), output_type=tf.int32)
-    x0 = tf.where(use_crop, x0[first], 0.0)
-    y0 = tf.where(use_crop, y0[first], 0.0)
+    xs, ys = quads[..., 0], quads[..., 1]
+    inside = (tf.reduce_min(xs, 1) >= 0) & (tf.reduce_min(ys, 1) >= 0) & (tf.reduce_max(xs, 1) <= width) & (tf.reduce_max(ys, 1) <= height)
+    care = tf.cond(tf.reduce_any(care & inside), lambda: care & inside, lambda: care)
+    care_quads = tf.boolean_mask(quads, care)
+    num_care = tf.shape(care_quads)[0]
+    has_care = num_care > 0
+    pick = tf.minimum(tf.cast(u[2 * t] * tf.cast(num_care, tf.float32), tf.int32), tf.maximum(num_care - 1, 0))
+    target = tf.concat([care_quads, tf.zeros([1, 4, 2])], 0)[pick]
+    bx0 = tf.clip_by_value(tf.floor(tf.reduce_min(target[:, 0])), 0.0, width)
+    by0 = tf.clip_by_value(tf.floor(tf.reduce_min(target[:, 1])), 0.0, height)
+    bx1 = tf.clip_by_value(tf.math.ceil(tf.reduce_max(target[:, 0])), bx0, width)
+    by1 = tf.clip_by_value(tf.math.ceil(tf.reduce_max(target[:, 1])), by0, height)
+    fits = ((cw >= bx1 - bx0) & (ch >= by1 - by0)) | tf.logical_not(has_care)
+    use_crop = tf.reduce_any(fits) & (u[2 * t + 1] < cfg.crop_probability)
+    first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
     cw = tf.where(use_crop, cw[first], width)
     ch = tf.where(use_crop, ch[first], height)
-    image = tf.image.crop_to_bounding_box(image, tf.cast(y0, tf.int32), tf.cast(x0, tf.int32), tf.cast(ch, tf.int32), tf.cast(cw, tf.int32))
+    # positions that hold the box: x0 in [bx1 - cw, bx0] within [0, width - cw]
+    x0 = _place(tf.where(has_care, tf.maximum(bx1 - cw, 0.0), 0.0), tf.where(has_care, tf.minimum(bx0, width - cw), width - cw),
+                u[2 * t + 2])
+    y0 = _place(tf.where(has_care, tf.maximum(by1 - ch, 0.0), 0.0), tf.where(has_care, tf.minimum(by0, height - ch), height - ch),
+                u[2 * t + 3])
     quads, labels, difficult = restrict_to_window(quads, labels, difficult, x0, y0, cw, ch, cfg.keep_visible)
+    window = tf.cast(tf.stack([x0, y0, cw, ch]), tf.int32)
+    return window, quads, labels, difficult
+
+
+def random_crop(image, quads, labels, difficult, seed, cfg: AugmentConfig):
+    """sample_crop applied to a decoded image."""
+    window, quads, labels, difficult = sample_crop(tf.shape(image)[0], tf.shape(image)[1], quads, labels, difficult, seed, cfg)
+    image = tf.image.crop_to_bounding_box(image, window[1], window[0], window[3], window[2])
     return image, quads, labels, difficult
 
 
@@ -114,33 +140,61 @@ def random_rotate(image, quads, labels, difficult, seed, cfg: AugmentConfig):
 
 
 def _gaussian_blur(image, sigma):
-    radius = 3
-    x = tf.cast(tf.range(-radius, radius + 1), tf.float32)
-    k = tf.exp(-0.5 * tf.square(x / sigma))
-    k = k / tf.reduce_sum(k)
-    kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, 3, 1])
-    ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, 3, 1])
-    out = tf.nn.depthwise_conv2d(image[None], kx, [1, 1, 1, 1], "SAME")
-    out = tf.nn.depthwise_conv2d(out, ky, [1, 1, 1, 1], "SAME")
-    return out[0]
+    """3x3 Gaussian blur (one depthwise convolution) of a float image [h, w, 3]."""
+    k = tf.exp(-0.5 * tf.square(tf.constant([-1.0, 0.0, 1.0]) / sigma))
+    kernel = k[:, None] * k[None, :]
+    kernel = tf.tile((kernel / tf.reduce_sum(kernel))[:, :, None, None], [1, 1, 3, 1])
+    return tf.nn.depthwise_conv2d(image[None], kernel, [1, 1, 1, 1], "SAME")[0]
+
+
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
+
+
+def color_transform(brightness, contrast, saturation, hue, mean):
+    """One affine colour map (3x3 matrix M, bias b; pixel' = M pixel + b) doing, in this order:
+    add `brightness`; scale the distance to the channel means `mean` (after the brightness
+    change) by `contrast`; scale the chroma by `saturation` and rotate the hue by `hue` turns,
+    both in YIQ space (luma kept)."""
+    angle = hue * 2.0 * math.pi
+    c, s = tf.cos(angle) * saturation, tf.sin(angle) * saturation
+    zero, one = tf.zeros_like(c), tf.ones_like(c)
+    rotation = tf.stack([tf.stack([one, zero, zero]), tf.stack([zero, c, -s]), tf.stack([zero, s, c])])
+    chroma = tf.constant(_YIQ_TO_RGB, tf.float32) @ rotation @ tf.constant(_RGB_TO_YIQ, tf.float32)
+    matrix = contrast * chroma
+    # x -> contrast * x + (1 - contrast) * mean + brightness, then chroma
+    bias = tf.linalg.matvec(chroma, (1.0 - contrast) * mean + brightness)
+    return matrix, bias
+
+
+def to_uint8(image):
+    """Float pixels -> uint8, rounded and saturated at 0 and 255."""
+    return tf.saturate_cast(image + 0.5, tf.uint8)
 
 
 def photometric(image, seed, cfg: AugmentConfig):
-    """Image (uint8 or float 0-255) -> float32 [0, 255] with colour, blur and JPEG-noise changes."""
-    seeds = tf.random.experimental.stateless_split(seed, 9)
-    x = tf.cast(image, tf.float32) / 255.0
-    x = tf.image.stateless_random_brightness(x, cfg.brightness_delta / 255.0, seed=seeds[0])
-    x = tf.image.stateless_random_contrast(x, cfg.contrast_range[0], cfg.contrast_range[1], seed=seeds[1])
-    x = tf.image.stateless_random_saturation(x, cfg.saturation_range[0], cfg.saturation_range[1], seed=seeds[2])
-    x = tf.image.stateless_random_hue(x, cfg.hue_delta, seed=seeds[3])
-    x = tf.clip_by_value(x, 0.0, 1.0)
-    x = tf.cond(_uniform(seeds[4]) < cfg.blur_probability,
-                lambda: _gaussian_blur(x, _uniform(seeds[5], (), 0.5, 1.5)), lambda: x)
-    quality = tf.cast(_uniform(seeds[7], (), 30.0, 90.0), tf.int32)
-    x = tf.cond(_uniform(seeds[6]) < cfg.jpeg_probability,
-                lambda: tf.image.adjust_jpeg_quality(x, quality), lambda: x)
+    """Image (uint8 or float 0-255) -> uint8 with colour, blur and JPEG-noise changes.
+
+    Brightness, contrast, saturation and hue are one affine colour map (color_transform) applied
+    in a single pass; the contrast reference is the channel mean of every 8th row."""
+    u = _uniform(seed, [8])  # one draw for every decision below
+    x = tf.cast(image, tf.float32)
+    mean = tf.reduce_mean(tf.reshape(tf.gather(x, tf.range(0, tf.shape(x)[0], 8)), [-1, 3]), axis=0)
+
+    def between(i, lo, hi):
+        return lo + (hi - lo) * u[i]
+
+    matrix, bias = color_transform(between(0, -cfg.brightness_delta, cfg.brightness_delta),
+                                   between(1, *cfg.contrast_range), between(2, *cfg.saturation_range),
+                                   between(3, -cfg.hue_delta, cfg.hue_delta), mean)
+    # + 0.5 here makes the final truncating cast round (to_uint8 without another pass)
+    x = tf.reshape(tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, 3]), matrix, transpose_b=True), bias + 0.5), tf.shape(x))
+    x = tf.cond(u[4] < cfg.blur_probability, lambda: _gaussian_blur(x, between(5, 0.5, 1.5)), lambda: x)
+    x = tf.saturate_cast(x, tf.uint8)
+    quality = tf.cast(between(7, 30.0, 90.0), tf.int32)
+    x = tf.cond(u[6] < cfg.jpeg_probability, lambda: tf.image.adjust_jpeg_quality(x, quality), lambda: x)
     x.set_shape([None, None, 3])
-    return x * 255.0
+    return x
 
 
 def resize_keep_aspect(image, size):
@@ -151,7 +205,7 @@ def resize_keep_aspect(image, size):
     ratio = size_f / tf.maximum(height, width)
     new_h = tf.clip_by_value(tf.round(height * ratio), 1.0, size_f)
     new_w = tf.clip_by_value(tf.round(width * ratio), 1.0, size_f)
-    resized = tf.image.resize(tf.cast(image, tf.float32), tf.cast(tf.stack([new_h, new_w]), tf.int32), method="bilinear")
+    resized = tf.image.resize(image, tf.cast(tf.stack([new_h, new_w]), tf.int32), method="bilinear")  # float32 out
     return resized, tf.stack([new_w / width, new_h / height])
 
 

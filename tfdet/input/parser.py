@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfdet import keys
+from tfdet.ops import images as image_ops
 from tfdet.ops import quads as quad_ops
 
 
@@ -31,14 +32,22 @@ def _pad_to(values, n, fill):
     return tf.concat([values[:n], tf.fill([tf.maximum(n - size, 0)], tf.cast(fill, values.dtype))], 0)
 
 
-def parse_example(serialized):
+def parse_example(serialized, decode: bool = True):
     """-> dict(image uint8 [H, W, 3], quads float32 [N, 4, 2] pixels, labels int32 [N],
-    difficult bool [N], source_id, filename)."""
+    difficult bool [N], source_id, filename).
+
+    With decode=False the image stays encoded: `encoded` and its `shape` [H, W] int32 (read from
+    the JPEG/PNG header) come instead of `image`, so that a crop can decode only its window.
+    """
     f = tf.io.parse_single_example(serialized, _feature_spec())
-    image = tf.io.decode_image(f[keys.IMAGE_ENCODED], channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
+    encoded = f[keys.IMAGE_ENCODED]
+    if decode:
+        image = image_ops.decode_rgb(encoded)
+        shape = tf.shape(image)[:2]
+    else:
+        shape = image_ops.encoded_shape(encoded)
+    height = tf.cast(shape[0], tf.float32)
+    width = tf.cast(shape[1], tf.float32)
     ymin = _dense(f[keys.BBOX_YMIN])
     n = tf.shape(ymin)[0]
     qx = [_dense(f[k]) for k in keys.QUAD_X]
@@ -61,11 +70,10 @@ def parse_example(serialized):
     quads = tf.reshape(quads, [-1, 4, 2])
     labels = _pad_to(_dense(f[keys.CLASS_LABEL], tf.int32), n, 1)
     difficult = _pad_to(_dense(f[keys.DIFFICULT], tf.int32), n, 0) > 0
-    return {
-        "image": image,
-        "quads": quads,
-        "labels": labels,
-        "difficult": difficult,
-        "source_id": f[keys.IMAGE_SOURCE_ID],
-        "filename": f[keys.IMAGE_FILENAME],
-    }
+    out = {"quads": quads, "labels": labels, "difficult": difficult, "source_id": f[keys.IMAGE_SOURCE_ID],
+           "filename": f[keys.IMAGE_FILENAME]}
+    if decode:
+        out["image"] = image
+    else:
+        out.update(encoded=encoded, shape=shape)
+    return out

@@ -19,6 +19,7 @@ from tfdet.anchors.generator import generate_anchors, generate_anchors_np
 from tfdet.anchors.matcher import MatcherConfig, assign, assign_grid
 from tfdet.input import augment
 from tfdet.input.parser import parse_example
+from tfdet.ops import images as image_ops
 from tfdet.ops import quads as quad_ops
 from tfdet.records.codec import iter_record_files
 
@@ -53,40 +54,52 @@ def parse_sizes(text: str) -> tuple:
 
 def build_targets(quads, labels, difficult, anchors, matcher: MatcherConfig, coder: BoxCoder,
                   anchor_config: AnchorConfig | None = None, size: int | None = None):
-    """Anchor targets of one image: cls_targets [A] (label, 0, -1 ignore), box_targets [A, L]
-    (encoded for positive anchors only, zeros elsewhere). With `anchor_config` and a static
-    `size`, the grid matcher is used (same result, much faster)."""
+    """Anchor targets of one image: cls_targets [A] int32 (label, 0 background, -1 ignore), and for
+    the positive anchors only, box_indices [P] int32 (anchor index, ascending) and box_targets
+    [P, L] (their encoded quads). With `anchor_config` and a static `size`, the sparse grid
+    matcher is used (much faster)."""
     boxes = quad_ops.quads_to_boxes_yxyx(quads)
     if anchor_config is not None and isinstance(size, int):
-        cls_targets, matched = assign_grid(anchor_config, size, size, boxes, labels, difficult, matcher)
+        cls_targets, positive, positive_gt = assign_grid(anchor_config, size, size, boxes, labels, difficult, matcher)
+        order = tf.argsort(positive)
+        positive, positive_gt = tf.gather(positive, order), tf.gather(positive_gt, order)
     else:
         cls_targets, matched = assign(anchors, boxes, labels, difficult, matcher)
-    positive = tf.where(cls_targets > 0)[:, 0]
-    encoded = coder.encode(tf.gather(quads, tf.gather(matched, positive)), tf.gather(anchors, positive))
-    box_targets = tf.scatter_nd(positive[:, None], encoded, [tf.shape(anchors)[0], coder.loc_outputs])
-    return cls_targets, box_targets
+        positive = tf.where(cls_targets > 0)[:, 0]
+        positive_gt = tf.gather(matched, positive)
+    box_targets = coder.encode(tf.gather(quads, positive_gt), tf.gather(anchors, positive))
+    return cls_targets, tf.cast(positive, tf.int32), box_targets
 
 
 def make_targets(image, quads, labels, difficult, size, anchor_config: AnchorConfig, matcher: MatcherConfig, coder: BoxCoder,
                  augment_config: augment.AugmentConfig | None = None, seed=None, anchors=None):
     """Resize one (geometrically augmented) example to `size`, apply photometric changes to the
-    resized pixels when `augment_config` asks for them, pad, and build its anchor targets."""
+    resized pixels when `augment_config` asks for them, pad (uint8 [size, size, 3]), and build its
+    anchor targets."""
     resized, scale = augment.resize_keep_aspect(image, size)
     quads = quads * scale
     if augment_config is not None and augment_config.photometric:
         resized = augment.photometric(resized, seed, augment_config)
+    else:
+        resized = augment.to_uint8(resized)
     image = tf.image.pad_to_bounding_box(resized, 0, 0, size, size)
     anchors = generate_anchors(anchor_config, size, size) if anchors is None else anchors
-    cls_targets, box_targets = build_targets(quads, labels, difficult, anchors, matcher, coder, anchor_config, size)
-    return {"image": image, "cls_targets": cls_targets, "box_targets": box_targets, "quads": quads}
+    cls_targets, box_indices, box_targets = build_targets(quads, labels, difficult, anchors, matcher, coder, anchor_config, size)
+    return {"image": image, "cls_targets": cls_targets, "box_indices": box_indices, "box_targets": box_targets, "quads": quads}
 
 
 def _augment_example(example, seed, cfg: augment.AugmentConfig):
-    """Geometric augmentation at the source resolution (photometric changes come after the resize)."""
+    """Decoding and geometric augmentation at the source resolution (photometric changes come after
+    the resize). `example` is parse_example(..., decode=False): the crop is chosen from the header's
+    size and only its window is decoded."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
-    image, quads, labels, difficult = example["image"], example["quads"], example["labels"], example["difficult"]
+    quads, labels, difficult = example["quads"], example["labels"], example["difficult"]
     if cfg.crop_probability > 0:
-        image, quads, labels, difficult = augment.random_crop(image, quads, labels, difficult, seeds[0], cfg)
+        shape = example["shape"]
+        window, quads, labels, difficult = augment.sample_crop(shape[0], shape[1], quads, labels, difficult, seeds[0], cfg)
+        image = image_ops.decode_window(example["encoded"], window[1], window[0], window[3], window[2])
+    else:
+        image = image_ops.decode_rgb(example["encoded"])
     if cfg.rotate_probability > 0:
         image, quads, labels, difficult = augment.random_rotate(image, quads, labels, difficult, seeds[1], cfg)
     return image, quads, labels, difficult
@@ -105,7 +118,14 @@ def _record_dataset(pattern: str, seed: int, deterministic: bool, shuffle_files:
 
 def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, matcher: MatcherConfig, coder: BoxCoder,
                   batch_size: int | None = None, input_context=None, start_step: int = 0):
-    """Infinite dataset of (images [B, S, S, 3] float32 0-255, {cls_targets [B, A], box_targets [B, A, L]})."""
+    """Infinite dataset of (images [B, S, S, 3] uint8, targets); the training step casts the
+    images on its device (a quarter of the bytes of float32 to batch and to copy to a GPU).
+
+    targets: cls_targets [B, A] int32 (label, 0 background, -1 ignore); box_indices [B, P] int32,
+    the positive anchors of each image padded with -1 to the batch's largest count P; box_targets
+    [B, P, L] their encoded quads (zeros in the padding). Only positives carry box targets, so a
+    batch holds kilobytes of them instead of A x L floats per image.
+    """
     cfg.validate(anchor_config)
     batch_size = batch_size or cfg.batch_size
     worker = input_context.input_pipeline_id if input_context is not None else 0
@@ -115,7 +135,7 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
     ds = ds.enumerate()
 
     def prepare(index, serialized):
-        example = parse_example(serialized)
+        example = parse_example(serialized, decode=False)
         element_seed = tf.stack([tf.cast(seed, tf.int64), index])
         return _augment_example(example, element_seed, cfg.augment) + (element_seed,)
 
@@ -136,16 +156,18 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
             def branch():
                 out = make_targets(image, quads, labels, difficult, s, anchor_config, matcher, coder, cfg.augment,
                                    photometric_seed, tables[s])
-                return out["image"], out["cls_targets"], out["box_targets"]
+                return out["image"], out["cls_targets"], out["box_indices"], out["box_targets"]
             return branch
 
         index = tf.argmax(tf.cast(tf.equal(sizes_t, size), tf.int32), output_type=tf.int32)
-        image, cls_targets, box_targets = tf.switch_case(index, [for_size(s) for s in cfg.sizes])
-        return image, {"cls_targets": cls_targets, "box_targets": box_targets}
+        image, cls_targets, box_indices, box_targets = tf.switch_case(index, [for_size(s) for s in cfg.sizes])
+        return image, {"cls_targets": cls_targets, "box_indices": box_indices, "box_targets": box_targets}
 
     # order must be kept here: consecutive elements share the batch's size
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    # images and class targets of one batch share their shape; the positives' lists are padded
+    ds = ds.padded_batch(batch_size, drop_remainder=True,
+                         padding_values=(tf.constant(0, tf.uint8), {"cls_targets": 0, "box_indices": -1, "box_targets": 0.0}))
     options = tf.data.Options()
     options.deterministic = cfg.deterministic
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfdet import keys
 from tfdet.anchors.generator import generate_anchors_np
 from tfdet.input.augment import resize_and_pad
+from tfdet.ops import images as image_ops
 from tfdet.postprocess import PostprocessConfig, detect_batch
 
 MAX_PIXELS = 100_000_000  # 100 MP
@@ -27,19 +28,9 @@ def _check_pixels(h, w, max_pixels):
     return tf.debugging.assert_less_equal(h * w, tf.constant(max_pixels, h.dtype), message="image has too many pixels")
 
 
-def _png_shape(data):
-    header = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8)
-    header = tf.cast(header, tf.int64)
-    width = header[0] * 16777216 + header[1] * 65536 + header[2] * 256 + header[3]
-    height = header[4] * 16777216 + header[5] * 65536 + header[6] * 256 + header[7]
-    return height, width
-
-
 def decode_bounded(data, size: int, max_pixels: int = MAX_PIXELS):
     """Encoded bytes -> (uint8 image [h, w, 3], original (height, width) float32)."""
     data = tf.convert_to_tensor(data, tf.string)
-    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff")
-    is_png = tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n")
 
     def jpeg():
         shape = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
@@ -52,16 +43,16 @@ def decode_bounded(data, size: int, max_pixels: int = MAX_PIXELS):
         return image, tf.cast(tf.stack([h, w]), tf.float32)
 
     def png():
-        h, w = _png_shape(data)
+        h, w = image_ops.png_header_shape(data)
         with tf.control_dependencies([_check_pixels(h, w, max_pixels)]):
             image = tf.io.decode_png(data, channels=3)
         return image, tf.cast(tf.stack([h, w]), tf.float32)
 
     def other():
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = image_ops.decode_rgb(data)
         return image, tf.cast(tf.shape(image)[:2], tf.float32)
 
-    image, original = tf.case([(is_jpeg, jpeg), (is_png, png)], default=other, exclusive=False)
+    image, original = tf.case([(image_ops.is_jpeg(data), jpeg), (image_ops.is_png(data), png)], default=other, exclusive=False)
     image = tf.ensure_shape(image, [None, None, 3])
     return image, original
 

@@ -116,7 +116,7 @@ class Trainer:
             local_pos = tf.reduce_sum(tf.cast(targets["cls_targets"] > 0, tf.float32))
             global_pos = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_pos)
             with tf.GradientTape() as tape:
-                outputs = model(images, training=True)
+                outputs = model(tf.cast(images, tf.float32), training=True)  # uint8 from the pipeline
                 losses = detection_losses(outputs, targets, num_classes, cfg.loss, global_pos)
                 scaled = optimizer.scale_loss(losses["total_loss"]) if hasattr(optimizer, "scale_loss") else losses["total_loss"]
             grads = tape.gradient(scaled, model.trainable_variables)
