@@ -89,8 +89,8 @@ def test_grid_matcher_equals_generic_matcher(matcher):
     outside boxes, non-square inputs, text and square anchor shapes, images with only don't-care
     boxes or none at all. The one freedom: when several anchors tie for a box's best IoU, the
     forced match may go to another of them."""
-    from tfdet.ops import quads as quad_ops
     from tfdet.anchors.matcher import assign_grid
+    from tfdet.ops import quads as quad_ops
 
     configs = [(AnchorConfig(min_level=3, max_level=5, base_sizes=(16, 32, 64), aspect_ratios=(1, 3, 1 / 2), scales_per_octave=2), 128, 160),
                (AnchorConfig.for_levels(2, 7), 256, 384)]

@@ -39,8 +39,8 @@ def show_augmented(FLAGS) -> list[str]:
     from tfdet import flags as tfdet_flags
     from tfdet import visualize
     from tfdet.anchors.generator import generate_anchors
-    from tfdet.input.pipeline import _augment_example, _record_dataset, make_targets
     from tfdet.input.parser import parse_example
+    from tfdet.input.pipeline import _augment_example, _record_dataset, make_targets
 
     config = tfdet_flags.run_config_from_flags(FLAGS)
     ds = _record_dataset(FLAGS.records, config.input.seed, True, False).enumerate()
