@@ -163,8 +163,9 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
         image, cls_targets, box_indices, box_targets = tf.switch_case(index, [for_size(s) for s in cfg.sizes])
         return image, {"cls_targets": cls_targets, "box_indices": box_indices, "box_targets": box_targets}
 
-    # order must be kept here: consecutive elements share the batch's size
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # with several sizes the order must be kept here (consecutive elements share the batch's size);
+    # with one, a slow element (JPEG noise, many words) need not hold back the others
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=cfg.deterministic or len(cfg.sizes) > 1)
     # images and class targets of one batch share their shape; the positives' lists are padded
     ds = ds.padded_batch(batch_size, drop_remainder=True,
                          padding_values=(tf.constant(0, tf.uint8), {"cls_targets": 0, "box_indices": -1, "box_targets": 0.0}))
