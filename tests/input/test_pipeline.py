@@ -198,3 +198,27 @@ def test_od_api_records_without_quads(tmp_path):
     parsed = parse_example(tf.constant(ex))
     np.testing.assert_allclose(parsed["quads"].numpy()[0], _quad_rect(10, 10, 40, 20), atol=1e-4)
     assert parsed["labels"].numpy().tolist() == [1] and parsed["difficult"].numpy().tolist() == [False]
+
+
+def test_show_records_draws_ground_truth_and_augmented_batches(synthetic_records, tmp_path):
+    import subprocess
+    import sys
+
+    import cv2
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    tool = os.path.join(REPO, "tools", "show_records.py")
+    for extra, prefix, size in (([], "", None), (["--augmented", "--sizes=128", "--crop_probability=1"], "augmented_", 128)):
+        out = tmp_path / (prefix or "gt")
+        done = subprocess.run([sys.executable, tool, f"--records={synthetic_records}", f"--output_dir={out}", "--num_images=3", *extra],
+                              capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+        assert done.returncode == 0, done.stderr[-2000:]
+        pictures = sorted(p for p in os.listdir(out) if p.endswith(".png"))
+        assert len(pictures) == 3 and all(p.startswith(prefix) for p in pictures)
+        picture = cv2.imread(str(out / pictures[0]))
+        assert picture is not None and (size is None or picture.shape[:2] == (size, size))
+    missing = subprocess.run([sys.executable, tool, f"--records={tmp_path / 'none-*'}", f"--output_dir={tmp_path / 'x'}"],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert missing.returncode == 1 and "error:" in missing.stderr
