@@ -35,21 +35,29 @@ def _quad_rect(x0, y0, w, h):
 
 
 def test_crop_keeps_quads_exact_and_marks_cut_ones():
-    image = tf.zeros([200, 300, 3], tf.uint8)
+    import cv2
+
+    from tfdet.ops import images as image_ops
+
+    encoded = tf.constant(cv2.imencode(".png", np.zeros([200, 300, 3], np.uint8))[1].tobytes())
     quads = tf.constant(np.stack([_quad_rect(10, 10, 40, 20), _quad_rect(150, 100, 60, 30), _quad_rect(280, 180, 40, 40)]))
     labels = tf.constant([1, 1, 1])
     difficult = tf.constant([False, False, False])
     cfg = augment.AugmentConfig(crop_probability=1.0, crop_min_scale=0.2)
+
+    def crop(quads, labels, difficult, seed, cfg):  # what the pipeline does: choose from the size, decode the window
+        window, q, _, dc = augment.sample_crop(200, 300, quads, labels, difficult, seed, cfg)
+        img = image_ops.decode_window(encoded, window[1], window[0], window[3], window[2])
+        return img, window.numpy(), q, dc
+
     sizes = set()
     for s in range(20):
-        seed = tf.constant([s, 1], tf.int64)
-        img, q, lab, dc = augment.random_crop(image, quads, labels, difficult, seed, cfg)
+        img, window, q, dc = crop(quads, labels, difficult, tf.constant([s, 1], tf.int64), cfg)
         h, w = img.shape[0], img.shape[1]
         sizes.add((h, w))
         q = q.numpy()
         assert q[..., 0].min() >= 0 and q[..., 0].max() <= w and q[..., 1].min() >= 0 and q[..., 1].max() <= h
         # a crop shows at least one care quad whole: the original moved by the window, to the pixel
-        window = augment.sample_crop(200, 300, quads, labels, difficult, seed, cfg)[0].numpy()
         assert window[2:].tolist() == [w, h]
         moved = quads.numpy() - window[:2].astype(np.float32)
         care = q[~dc.numpy()]
@@ -57,11 +65,11 @@ def test_crop_keeps_quads_exact_and_marks_cut_ones():
     assert len(sizes) > 5  # crops of many sizes
     # nothing fits a crop smaller than the image: the image stays whole
     big = tf.constant(_quad_rect(1, 1, 298, 198)[None])
-    img, q, _, dc = augment.random_crop(image, big, labels[:1], difficult[:1], tf.constant([0, 1], tf.int64),
-                                        augment.AugmentConfig(crop_probability=1.0, crop_min_scale=0.1, crop_trials=4))
+    img, _, q, dc = crop(big, labels[:1], difficult[:1], tf.constant([0, 1], tf.int64),
+                         augment.AugmentConfig(crop_probability=1.0, crop_min_scale=0.1, crop_trials=4))
     assert img.shape[:2] == (200, 300) and not dc.numpy()[0]
     # only don't-care text: a crop anywhere
-    img, q, _, dc = augment.random_crop(image, quads, labels, tf.constant([True, True, True]), tf.constant([2, 1], tf.int64), cfg)
+    img, _, q, dc = crop(quads, labels, tf.constant([True, True, True]), tf.constant([2, 1], tf.int64), cfg)
     assert img.shape[0] * img.shape[1] < 200 * 300 and dc.numpy().all()
     # a fixed window: quad 0 fully inside (exact shift), quad 1 cut to a sliver (don't care), quad 2 outside (dropped)
     q, lab, dc = augment.restrict_to_window(quads, labels, difficult, 5.0, 5.0, 150.0, 110.0, 0.7)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
+from tfdet.anchors.generator import anchor_shapes
 from tfdet.ops import quads as quad_ops
 
 IGNORE = -1
@@ -74,12 +76,8 @@ _KEY_LOW = (1 << 32) - 1
 
 
 def _shape_table(anchor_config, height: int, width: int):
-    """One row per (level, anchor shape): stride, grid size, shape and where its anchors start in
-    the flat order (level, y, x, scale, ratio), as float32 / int64 constants."""
-    import numpy as np
-
-    from tfdet.anchors.generator import anchor_shapes
-
+    """One row per (level, anchor shape): grid size, where its anchors start in the flat order
+    (level, y, x, scale, ratio), stride and shape, as int64 / float32 constants."""
     rows, offset = [], 0
     for level, shapes in zip(anchor_config.levels, anchor_shapes(anchor_config)):
         stride = 2 ** level
@@ -88,7 +86,7 @@ def _shape_table(anchor_config, height: int, width: int):
             rows.append((stride, fh, fw, k, offset + j, w, h))
         offset += fh * fw * k
     t = np.asarray(rows, np.float64)
-    ints = {name: tf.constant(t[:, i].astype(np.int64)) for i, name in enumerate(("stride", "fh", "fw", "k", "first"))}
+    ints = {name: tf.constant(t[:, i].astype(np.int64)) for i, name in ((1, "fh"), (2, "fw"), (3, "k"), (4, "first"))}
     floats = {"w": tf.constant(t[:, 5].astype(np.float32)), "h": tf.constant(t[:, 6].astype(np.float32)),
               "stride_f": tf.constant(t[:, 0].astype(np.float32))}
     return {**ints, **floats}

@@ -65,8 +65,9 @@ def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfi
     any pixel is decoded.
 
     `crop_trials` (area share, aspect ratio) pairs are drawn; the crop is built around one care
-    quad picked at random (among those inside the image if any): the first trial large enough to hold that quad's bounding box is placed
-    at a random position that holds it, so the crop always shows some text whole. Without a trial
+    quad picked at random (among those inside the image if any): the first trial large enough to
+    hold that quad's bounding box is placed at a random position that holds it, so the crop always
+    shows some text whole. Without a trial
     that fits (or with probability 1 - crop_probability) the image stays whole; an image without
     care text gets a crop anywhere. Returns the window (x0, y0, width, height) int32 and the quads,
     labels and don't-care flags moved into it (restrict_to_window).
@@ -107,13 +108,6 @@ def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfi
     quads, labels, difficult = restrict_to_window(quads, labels, difficult, x0, y0, cw, ch, cfg.keep_visible)
     window = tf.cast(tf.stack([x0, y0, cw, ch]), tf.int32)
     return window, quads, labels, difficult
-
-
-def random_crop(image, quads, labels, difficult, seed, cfg: AugmentConfig):
-    """sample_crop applied to a decoded image."""
-    window, quads, labels, difficult = sample_crop(tf.shape(image)[0], tf.shape(image)[1], quads, labels, difficult, seed, cfg)
-    image = tf.image.crop_to_bounding_box(image, window[1], window[0], window[3], window[2])
-    return image, quads, labels, difficult
 
 
 def random_rotate(image, quads, labels, difficult, seed, cfg: AugmentConfig):
