@@ -150,6 +150,14 @@ def model_config_from_flags(f=None):
     )
 
 
+def define_precision_flag():
+    from tfdet.training.precision import CHOICES
+
+    _define_once("enum", "precision", "auto", "auto: mixed_float16 on a CUDA GPU (compute capability >= 7.0), "
+                 "mixed_bfloat16 on a CPU with native bfloat16 (avx512_bf16 / amx_bf16), float32 otherwise. An explicit "
+                 "value wins (with a warning where it is emulated and slow).", enum_values=list(CHOICES))
+
+
 def define_train_flags():
     define_model_flags()
     _define_once("string", "train_records", None, "Training record glob.")
@@ -190,8 +198,9 @@ def define_train_flags():
     _define_once("enum", "schedule", "cosine", "Learning-rate decay.", enum_values=["cosine", "step", "constant"])
     _define_once("string", "step_boundaries", "0.67,0.89", "Step schedule boundaries as fractions of num_steps.")
     _define_once("float", "clip_norm", 10.0, "Gradient global-norm clipping (0 disables).")
-    _define_once("enum", "precision", "float32", "float32, mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU).",
-                 enum_values=["float32", "mixed_float16", "mixed_bfloat16"])
+    define_precision_flag()
+    _define_once("float", "train_minutes", 0.0, "Wall-clock training budget in minutes (0: none): training stops when it "
+                 "is spent (resumes count what was spent) and the learning-rate decay follows it.")
     _define_once("bool", "jit_compile", False, "XLA-compile the training step (slower on small CPUs).")
     _define_once("enum", "strategy", "auto", "auto: TF_CONFIG -> multi-worker, several GPUs -> mirrored.",
                  enum_values=["auto", "one_device", "mirrored", "multi_worker"])
@@ -236,6 +245,7 @@ def run_config_from_flags(f=None):
         eval_every=f.eval_every,
         eval_size=f.eval_size,
         precision=f.precision,
+        train_minutes=f.train_minutes,
         jit_compile=f.jit_compile,
         strategy=f.strategy,
         num_cpu_devices=f.num_cpu_devices,
@@ -307,7 +317,10 @@ def define_demo_flags():
     _define_once("integer", "num_train_images", 2000, "Synthetic training images (seed 1).")
     _define_once("integer", "num_val_images", 100, "Synthetic validation images (seed 2): picks the score threshold.")
     _define_once("integer", "num_test_images", 200, "Held-out synthetic test images (seed 3): the reported numbers.")
-    _define_once("integer", "num_steps", 1200, "Training steps.")
+    _define_once("integer", "num_steps", 1200, "Training steps (an upper bound: --train_minutes may stop training first).")
+    _define_once("float", "train_minutes", 11.0, "Training time budget in minutes (0: train all --num_steps). The demo "
+                 "stops there and reports the steps it reached, so it ends on time on a slow CPU.")
+    define_precision_flag()
     _define_once("string", "sizes", "384", "Training sizes.")
     _define_once("integer", "batch_size", 8, "Training batch size.")
     _define_once("integer", "num_workers", 2, "Conversion workers.")

@@ -103,3 +103,15 @@ def test_interrupted_conversion_leaves_no_finished_shard(tmp_path):
         writer.convert(Exploding(), str(out), num_shards=2, progress=False)
     assert not [n for n in os.listdir(out) if n.endswith(".tfrecord")]
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+
+
+def test_record_glob_leaves_out_dataset_json_and_names_a_corrupt_file(tmp_path):
+    out = tmp_path / "recs"
+    writer.convert(get_reader("synthetic", num_images=2, seed=3), str(out), num_shards=1, progress=False)
+    assert (out / "dataset.json").exists()
+    files = codec.iter_record_files(str(out / "*"))
+    assert files and not [f for f in files if f.endswith(".json")]
+    assert len(list(codec.read_samples(str(out / "*")))) == 2
+    (out / "notes.txt").write_text("not a record")
+    with pytest.raises(ValueError, match="notes.txt is not a TFRecord file or is corrupt"):
+        list(codec.read_samples(str(out / "*")))

@@ -59,15 +59,51 @@ def test_tiny_model_overfits(records, tmp_path):
         assert name in files
 
 
-def test_mirrored_two_cpus_matches_one_device(records, tmp_path):
-    one = run(train_cmd(records, tmp_path / "one", "--num_steps=3", "--strategy=one_device"))
-    two = run(train_cmd(records, tmp_path / "two", "--num_steps=3", "--strategy=mirrored", "--num_cpu_devices=2"))
+def _model_weights(model_dir):
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir)))
+    # trainable weights are saved under the first object that tracks them: the optimizer's list
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith(("model/", "optimizer/_trainable_variables/")) and "OPTIMIZER_SLOT" not in name}
+
+
+@pytest.mark.parametrize("clip_norm", ["0", "0.05"])
+def test_mirrored_two_cpus_matches_one_device(records, tmp_path, clip_norm):
+    """One SGD step (plain L2 decay, and with clipping far below the gradient norm) gives the same
+    weights on 2 replicas as on one device: gradients are summed, not averaged, and clipped after the sum."""
+    args = ("--num_steps=1", "--optimizer=sgd", "--learning_rate=0.05", "--warmup_steps=0", "--schedule=constant",
+            "--weight_decay=0.01", f"--clip_norm={clip_norm}")
+    one = run(train_cmd(records, tmp_path / "one", *args, "--strategy=one_device"))
+    two = run(train_cmd(records, tmp_path / "two", *args, "--strategy=mirrored", "--num_cpu_devices=2"))
     assert one.returncode == 0, one.stderr[-3000:]
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = summary_of(one), summary_of(two)
     assert b["replicas"] == 2 and a["replicas"] == 1
     assert a["final_loss"] == pytest.approx(b["final_loss"], rel=1e-4)
-    assert a["final_box_loss"] == pytest.approx(b["final_box_loss"], rel=1e-4)
+    import numpy as np
+
+    w1, w2 = _model_weights(tmp_path / "one"), _model_weights(tmp_path / "two")
+    assert w1.keys() == w2.keys() and len(w1) > 10
+    moved = 0.0
+    for name in w1:
+        np.testing.assert_allclose(w1[name], w2[name], rtol=2e-4, atol=2e-6, err_msg=name)
+    init = _model_weights_at_init(records, tmp_path)
+    moved = np.sqrt(sum(np.sum((w1[n] - init[n]) ** 2) for n in w1))
+    if clip_norm != "0":  # the update is lr x (clipped gradient + L2 term): its size is bounded by the clip
+        bound = 0.05 * (0.05 + 0.01 * np.sqrt(sum(np.sum(init[n] ** 2) for n in init)))
+        assert 0 < moved <= bound * 1.01, (moved, bound)
+    else:
+        assert moved > 0.05 * 0.05  # unclipped, the gradient norm is far above the clip used above
+
+
+def _model_weights_at_init(records, tmp_path):
+    folder = tmp_path / "init"
+    if not folder.exists():
+        proc = run(train_cmd(records, folder, "--num_steps=1", "--optimizer=sgd", "--learning_rate=1e-30", "--warmup_steps=0",
+                             "--schedule=constant", "--weight_decay=0", "--clip_norm=0"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return _model_weights(folder)
 
 
 def _free_port():
@@ -157,3 +193,46 @@ def test_run_config_round_trip_and_older_folders(tmp_path):
     open(os.path.join(folder, "run_config.json"), "w").write("{}")
     with pytest.raises(ValueError, match="not a readable tfdet run config"):
         RunConfig.load(folder)
+
+
+def test_resume_refuses_other_anchors_and_normalisation(records, tmp_path):
+    source = tmp_path / "stage1"
+    first = run(train_cmd(records, source, "--num_steps=1"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    # same number of ratios, other values: each head slot would silently serve another anchor shape
+    other = run(train_cmd(records, tmp_path / "b", "--num_steps=1", f"--resume={source}", "--anchor_aspect_ratios=1,3,5,7"))
+    assert other.returncode == 2 and "other anchors" in other.stderr and "--allow_anchor_change" in other.stderr, other.stderr[-2000:]
+    allowed = run(train_cmd(records, tmp_path / "c", "--num_steps=1", f"--resume={source}", "--anchor_aspect_ratios=1,3,5,7",
+                            "--allow_anchor_change"))
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert "output layers start afresh" in allowed.stdout + allowed.stderr
+    count = run(train_cmd(records, tmp_path / "d", "--num_steps=1", f"--resume={source}", "--anchor_aspect_ratios=1,2",
+                          "--allow_anchor_change"))
+    assert count.returncode == 2 and "anchors per location" in count.stderr, count.stderr[-2000:]
+    norm = run(train_cmd(records, tmp_path / "e", "--num_steps=1", f"--resume={source}", "--input_normalization=caffe"))
+    assert norm.returncode == 2 and "input_normalization" in norm.stderr, norm.stderr[-2000:]
+    same = run(train_cmd(records, tmp_path / "f", "--num_steps=1", f"--resume={source}"))
+    assert same.returncode == 0 and "initialised weights from" in same.stdout + same.stderr, same.stderr[-2000:]
+
+
+def test_time_budget_stops_training_and_records_precision(records, tmp_path):
+    model_dir = tmp_path / "budget"
+    proc = run(train_cmd(records, model_dir, "--num_steps=100000", "--train_minutes=0.1", "--checkpoint_every=100000",
+                         "--precision=auto"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = summary_of(proc)
+    assert summary["stopped_by_time_budget"] is True and 1 <= summary["steps"] < 100000
+    assert "time budget of 0.1 minutes reached" in proc.stdout + proc.stderr
+    import tensorflow as tf
+
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith(f"ckpt-{summary['steps']}")
+    chosen = json.load(open(model_dir / "precision.json"))
+    assert chosen["requested"] == "auto" and chosen["policy"] == summary["precision"] and chosen["reason"]
+    # the budget is spent: running again does nothing
+    again = run(train_cmd(records, model_dir, "--num_steps=100000", "--train_minutes=0.1", "--precision=auto"))
+    assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
+
+
+def test_unknown_precision_is_a_flag_error(records, tmp_path):
+    proc = run(train_cmd(records, tmp_path / "p", "--num_steps=1", "--precision=half"))
+    assert proc.returncode != 0 and "auto" in proc.stderr and "mixed_bfloat16" in proc.stderr

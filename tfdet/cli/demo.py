@@ -64,7 +64,8 @@ def run(FLAGS, log=print) -> int:
         model_dir = os.path.join(out, "run")
         train = _run("training", [_tool("train")] + flagfiles + [f"--train_records={train_glob}", f"--model_dir={model_dir}",
                                                                  f"--num_steps={FLAGS.num_steps}", f"--sizes={FLAGS.sizes}",
-                                                                 f"--batch_size={FLAGS.batch_size}"], log)
+                                                                 f"--batch_size={FLAGS.batch_size}", f"--precision={FLAGS.precision}",
+                                                                 f"--train_minutes={FLAGS.train_minutes}"], log)
         val = _run("score threshold on the validation split", [_tool("evaluate"), f"--model={model_dir}", "--protocol=icdar2015",
                                                                 f"--records={os.path.join(records, 'val', '*.tfrecord')}",
                                                                 f"--output_dir={os.path.join(out, 'eval_val')}", "--pictures=0"], log)
@@ -100,6 +101,10 @@ def run(FLAGS, log=print) -> int:
         "train_seconds": train["train_seconds"],
         "train_images_per_second": train["images_per_second"],
         "train_steps": train["steps"],
+        "train_minutes_budget": FLAGS.train_minutes,
+        "stopped_by_time_budget": train.get("stopped_by_time_budget"),
+        "train_precision": train.get("precision"),
+        "train_precision_reason": train.get("precision_reason"),
         "saved_model": saved_model,
         "pictures": os.path.join(out, "eval_test", "pictures"),
         "pr_curve": os.path.join(out, "eval_test", "pr_curve.png"),
@@ -113,7 +118,9 @@ def run(FLAGS, log=print) -> int:
     log("\n== report")
     log(f"dataset: {counts['train']['images']} training images ({counts['train']['objects']} words), "
         f"{counts['val']['images']} validation, {counts['test']['images']} held-out test images")
-    log(f"training: {train['steps']} steps in {train['train_seconds']:.0f} s ({train['images_per_second']:.1f} images/s)")
+    budget = f", stopped by the {FLAGS.train_minutes:g}-minute budget" if train.get("stopped_by_time_budget") else ""
+    log(f"training: {train['steps']} of {FLAGS.num_steps} steps in {train['train_seconds']:.0f} s "
+        f"({train['images_per_second']:.1f} images/s{budget}), {train.get('precision')} ({train.get('precision_reason')})")
     log(f"held-out test (ICDAR 2015 protocol, score >= {threshold:.2f}): precision {test['precision']:.3f}, "
         f"recall {test['recall']:.3f}, Hmean {test['hmean']:.3f}")
     log(f"SavedModel: {saved_model}")

@@ -6,6 +6,7 @@ Records hold normalised [0, 1] coordinates; Samples hold pixels.
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 
@@ -130,12 +131,13 @@ def example_to_sample(serialized: bytes) -> Sample:
 
 
 def iter_record_files(pattern: str):
-    """Sorted record files of a glob (or a comma-separated list of globs)."""
+    """Sorted record files of a glob (or a comma-separated list of globs). The converter's
+    `dataset.json` (and any other .json) beside the shards is left out, so `DIR/*` works."""
     import glob
 
     files = []
     for part in pattern.split(","):
-        files.extend(sorted(glob.glob(part.strip())))
+        files.extend(f for f in sorted(glob.glob(part.strip())) if not f.endswith(".json") and os.path.isfile(f))
     if not files:
         raise FileNotFoundError(f"no record files match {pattern!r}")
     return files
@@ -146,5 +148,8 @@ def read_samples(pattern: str):
     import tensorflow as tf
 
     for path in iter_record_files(pattern):
-        for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
-            yield example_to_sample(raw)
+        try:
+            for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                yield example_to_sample(raw)
+        except tf.errors.DataLossError as exc:
+            raise ValueError(f"{path} is not a TFRecord file or is corrupt: {exc.message.splitlines()[0]}") from None

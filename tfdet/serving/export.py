@@ -13,26 +13,8 @@ import tensorflow as tf
 from tfdet import keys
 from tfdet.postprocess import PostprocessConfig
 from tfdet.serving.module import DetectorModule
+from tfdet.training.checkpoints import resolve_checkpoint  # noqa: F401 (re-exported)
 from tfdet.training.config import RunConfig
-
-
-def resolve_checkpoint(path: str) -> tuple[str, str]:
-    """-> (checkpoint prefix, run folder holding run_config.json)."""
-    if os.path.isdir(path):
-        ckpt = tf.train.latest_checkpoint(path)
-        if ckpt is None and os.path.exists(os.path.join(path, "best", "ckpt.index")):
-            ckpt = os.path.join(path, "best", "ckpt")
-        if ckpt is None:
-            raise FileNotFoundError(f"no checkpoint in {path}")
-    else:
-        if not os.path.exists(path + ".index"):
-            raise FileNotFoundError(f"no checkpoint {path} (expected {path}.index)")
-        ckpt = path
-    folder = os.path.dirname(os.path.abspath(ckpt))
-    for candidate in (folder, os.path.dirname(folder)):
-        if os.path.exists(os.path.join(candidate, "run_config.json")):
-            return ckpt, candidate
-    raise FileNotFoundError(f"no run_config.json beside {ckpt} or in its parent folder")
 
 
 def load_trained_model(path: str):

@@ -7,14 +7,13 @@ import json
 import os
 
 from tfdet.anchors.coder import BoxCoder
-from tfdet.anchors.config import AnchorConfig, check_same
+from tfdet.anchors.config import AnchorConfig, AnchorMismatchError, check_same
 from tfdet.anchors.matcher import MatcherConfig
 from tfdet.input.augment import AugmentConfig
 from tfdet.input.pipeline import InputConfig
 from tfdet.losses import LossConfig
 from tfdet.modeling.config import ModelConfig
-
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+from tfdet.training.precision import CHOICES as PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +55,8 @@ class RunConfig:
     log_every: int = 20
     eval_every: int = 0  # 0: only at the end when --val_records is given
     eval_size: int = 0  # 0: largest training size
-    precision: str = "float32"
+    precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16 (tfdet.training.precision)
+    train_minutes: float = 0.0  # wall-clock training budget (0: none): stop there, the decay ends there
     jit_compile: bool = False
     strategy: str = "auto"
     num_cpu_devices: int = 0  # >1: split the CPU into logical devices (tests of MirroredStrategy)
@@ -67,6 +67,8 @@ class RunConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         if self.num_steps < 1:
             raise ValueError("num_steps must be positive")
+        if self.train_minutes < 0:
+            raise ValueError("train_minutes must be 0 (no budget) or positive")
         if self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be positive")
         if self.coder.loc_outputs != self.model.loc_outputs:
@@ -148,8 +150,39 @@ def check_run_folder(model_dir: str, config: RunConfig):
     if os.path.exists(path):
         with open(path) as f:
             saved = ModelConfig.from_dict(json.load(f))
-        fields = ("backbone", "norm", "width_multiplier", "fpn_channels", "fpn_from_c2", "head_convs", "head_channels",
-                  "head_norm", "head_kernel", "num_classes", "loc_outputs", "classification_loss")
-        diff = [f for f in fields if getattr(saved, f) != getattr(config.model, f)]
+        diff = architecture_difference(saved, config.model)
         if diff:
             raise ValueError(f"the run in {model_dir} has another architecture ({', '.join(diff)}); use a new --model_dir")
+
+
+ARCHITECTURE_FIELDS = ("backbone", "norm", "width_multiplier", "fpn_channels", "fpn_from_c2", "head_convs", "head_channels",
+                       "head_norm", "head_kernel", "num_classes", "loc_outputs", "classification_loss")
+
+
+def architecture_difference(saved: ModelConfig, requested: ModelConfig, fields=ARCHITECTURE_FIELDS) -> list[str]:
+    return [f"{f}: {getattr(saved, f)} -> {getattr(requested, f)}" for f in fields if getattr(saved, f) != getattr(requested, f)]
+
+
+def check_resume_source(source: RunConfig, config: RunConfig, where: str) -> bool:
+    """`--resume` (weights of a previous stage) must fit this run. Returns True when the anchors
+    differ but `allow_anchor_change` accepts it (the caller then re-initialises the output layers,
+    whose slots belong to the old anchors); raises ValueError / AnchorMismatchError otherwise."""
+    # the norm may change between stages (frozen BN -> GroupNorm changes the variables: caught on restore)
+    diff = architecture_difference(source.model, config.model, tuple(f for f in ARCHITECTURE_FIELDS if f != "norm"))
+    if diff:
+        raise ValueError(f"--resume: {where} has another architecture ({'; '.join(diff)}); its weights cannot initialise this model")
+    if source.model.input_normalization != config.model.input_normalization:
+        raise ValueError(f"--resume: {where} was trained with --input_normalization={source.model.input_normalization}, "
+                         f"this run uses {config.model.input_normalization}: the weights would see other pixel values")
+    if source.anchors == config.anchors:
+        return False
+    if source.anchors.anchors_per_location != config.anchors.anchors_per_location:
+        raise AnchorMismatchError(f"--resume: {where} has {source.anchors.anchors_per_location} anchors per location, this run "
+                                  f"{config.anchors.anchors_per_location}: the output layers cannot be reused")
+    if not config.allow_anchor_change:
+        try:
+            check_same(source.anchors, config.anchors, f"--resume: {where}")
+        except AnchorMismatchError as exc:
+            raise AnchorMismatchError(f"{exc} To reuse its backbone, FPN and head towers and start the output layers "
+                                      "afresh for the new anchors, pass --allow_anchor_change.") from None
+    return True

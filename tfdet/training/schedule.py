@@ -1,4 +1,9 @@
-"""Warm-up then cosine / step / constant learning rate, as a Keras schedule."""
+"""Warm-up then cosine / step / constant learning rate, as a Keras schedule.
+
+With a training time budget (`--train_minutes`) the decay follows whichever is further along, the
+step count or the elapsed share of the budget (`time_fraction`, a variable the training loop sets),
+so a slow machine still ends its budget at the end of the schedule instead of mid-decay.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import math
 
 import keras
 import tensorflow as tf
+
+from tfdet.training import gradients
 
 
 @keras.saving.register_keras_serializable(package="tfdet")
@@ -19,17 +26,28 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.kind = kind
         self.boundaries = tuple(float(b) for b in boundaries)
         self.factor = float(factor)
+        self.time_fraction = None  # tf.Variable in [0, 1] set by a time-budgeted training loop
+
+    def track_time(self):
+        """Create (once) and return the elapsed-share-of-budget variable the decay also follows."""
+        if self.time_fraction is None:
+            self.time_fraction = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="time_fraction")
+        return self.time_fraction
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
         total = float(max(self.total_steps, 1))
+        decay_step = step  # how far along the decay is: by steps, or by the time budget when further
+        if self.time_fraction is not None:
+            by_time = self.warmup_steps + tf.clip_by_value(self.time_fraction, 0.0, 1.0) * max(total - self.warmup_steps, 1.0)
+            decay_step = tf.maximum(step, by_time)
         if self.kind == "cosine":
-            progress = tf.clip_by_value((step - self.warmup_steps) / max(total - self.warmup_steps, 1.0), 0.0, 1.0)
+            progress = tf.clip_by_value((decay_step - self.warmup_steps) / max(total - self.warmup_steps, 1.0), 0.0, 1.0)
             lr = 0.5 * self.base_lr * (1.0 + tf.cos(math.pi * progress))
         elif self.kind == "step":
             lr = tf.constant(self.base_lr)
             for b in self.boundaries:
-                lr = tf.where(step >= b * total, lr * self.factor, lr)
+                lr = tf.where(decay_step >= b * total, lr * self.factor, lr)
         else:
             lr = tf.constant(self.base_lr)
         if self.warmup_steps > 0:
@@ -45,9 +63,8 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(optim, total_steps: int, learning_rate: float):
+    """-> (optimizer, schedule). Clipping and SGD's L2 term are applied to the all-reduced
+    gradients by `tfdet.training.gradients.finalize_gradients`, not by the optimizer."""
     schedule = WarmupSchedule(learning_rate, total_steps, optim.warmup_steps, optim.warmup_factor, optim.schedule,
                               optim.step_boundaries, optim.step_factor)
-    clip = {"global_clipnorm": optim.clip_norm} if optim.clip_norm > 0 else {}
-    if optim.optimizer == "adamw":
-        return keras.optimizers.AdamW(schedule, weight_decay=optim.weight_decay, **clip), schedule
-    return keras.optimizers.SGD(schedule, momentum=optim.momentum, weight_decay=optim.weight_decay or None, **clip), schedule
+    return gradients.make_optimizer(optim, schedule), schedule

@@ -5,7 +5,13 @@ Continuation: checkpoints (model, optimizer, step) go to model_dir every
 `checkpoint_every` steps; running again on the same model_dir resumes from the
 latest one ("resuming from step N"). The data stream is reseeded from the
 resumed step, so a resumed run sees a fresh, deterministic order. `--resume`
-loads weights only, from a previous stage.
+loads weights only, from a previous stage, after checking that its anchors, architecture and
+input normalisation fit this run (tfdet.training.config.check_resume_source).
+
+Precision comes from tfdet.training.precision (`auto` by default) and is recorded in
+`precision.json`. Gradients are summed over replicas, clipped and given their L2 term in
+tfdet.training.gradients. With `train_minutes` the run stops when the wall-clock budget is spent
+(it carries over a resume) and the learning-rate decay follows the budget.
 """
 
 from __future__ import annotations
@@ -24,21 +30,27 @@ import tensorflow as tf
 from tfdet.input.pipeline import train_dataset
 from tfdet.losses import detection_losses
 from tfdet.modeling.retinanet import build_model
+from tfdet.training import gradients as gradients_lib
 from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
-from tfdet.training.config import RunConfig, check_run_folder
+from tfdet.training.checkpoints import resolve_checkpoint
+from tfdet.training.config import RunConfig, check_resume_source, check_run_folder
+from tfdet.training.precision import apply_precision
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
-def set_precision(precision: str):
-    keras.mixed_precision.set_global_policy(precision)
+OUTPUT_LAYERS = ("cls_logits_conv", "box_regression_conv")  # their slots belong to the anchors
 
 
-def latest_checkpoint(model_dir: str):
-    return tf.train.latest_checkpoint(model_dir)
+def reinitialize_output_layers(model):
+    """Give the final classification and regression convolutions their initial values again."""
+    for name in OUTPUT_LAYERS:
+        layer = model.get_layer(name)
+        for variable, initializer in ((layer.kernel, layer.kernel_initializer), (layer.bias, layer.bias_initializer)):
+            variable.assign(initializer(tuple(variable.shape), variable.dtype))
 
 
 class Trainer:
@@ -55,9 +67,9 @@ class Trainer:
         self._stop_signal = None
 
     # -- set-up -------------------------------------------------------------------------
-    def _build(self):
+    def build(self):
         cfg = self.config
-        set_precision(cfg.precision)
+        self.precision = apply_precision(cfg.precision, log=self.log)
         self.strategy = strategy_lib.make_strategy(cfg.strategy, cfg.num_cpu_devices)
         self.chief = strategy_lib.is_chief(self.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
@@ -67,11 +79,14 @@ class Trainer:
         with self.strategy.scope():
             self.model = build_model(cfg.model, cfg.anchors)
             self.optimizer, self.schedule = schedule_lib.make_optimizer(cfg.optim, cfg.num_steps, cfg.scaled_learning_rate)
-            if cfg.precision == "mixed_float16":
+            if self.precision.policy == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+            self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+        self.time_fraction = self.schedule.track_time() if cfg.train_minutes > 0 else None
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
+                                              train_seconds=self.train_seconds)
         save_dir = self.model_dir if self.chief else os.path.join(self.model_dir, f".worker_tmp_{self._task_id()}")
         self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=cfg.keep_checkpoints)
 
@@ -87,14 +102,16 @@ class Trainer:
             self.log(f"resuming from step {step} ({latest})")
             return step
         if self.resume:
-            path = tf.train.latest_checkpoint(self.resume) if os.path.isdir(self.resume) else self.resume
-            if not path:
-                raise FileNotFoundError(f"--resume: no checkpoint found at {self.resume}")
-            tf.train.Checkpoint(model=self.model).restore(path).expect_partial()
+            path, source_dir = resolve_checkpoint(self.resume)
+            reinit_outputs = check_resume_source(RunConfig.load(source_dir), self.config, source_dir)
+            tf.train.Checkpoint(model=self.model).restore(path).expect_partial().assert_existing_objects_matched()
             self.log(f"initialised weights from {path} (previous stage); step starts at 0")
+            if reinit_outputs:
+                reinitialize_output_layers(self.model)
+                self.log("the previous stage had other anchors (--allow_anchor_change): output layers start afresh")
         return 0
 
-    def _dataset(self, start_step: int):
+    def dataset(self, start_step: int = 0):
         cfg = self.config
         if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
             def fn(ctx):
@@ -106,10 +123,12 @@ class Trainer:
                            batch_size=cfg.global_batch_size, start_step=start_step)
         return self.strategy.experimental_distribute_dataset(ds)
 
-    def _make_train_step(self):
+    def make_train_step(self):
         cfg = self.config
         model, optimizer = self.model, self.optimizer
         num_classes = cfg.model.num_classes
+        loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        l2 = gradients_lib.l2_factor(cfg.optim)
 
         def replica_step(images, targets):
             ctx = tf.distribute.get_replica_context()
@@ -118,10 +137,15 @@ class Trainer:
             with tf.GradientTape() as tape:
                 outputs = model(tf.cast(images, tf.float32), training=True)  # uint8 from the pipeline
                 losses = detection_losses(outputs, targets, num_classes, cfg.loss, global_pos)
-                scaled = optimizer.scale_loss(losses["total_loss"]) if hasattr(optimizer, "scale_loss") else losses["total_loss"]
-            grads = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return {k: losses[k] for k in ("total_loss", "cls_loss", "box_loss", "num_positives")}
+                scaled = optimizer.scale_loss(losses["total_loss"]) if loss_scaled else losses["total_loss"]
+            variables = model.trainable_variables
+            grads = tape.gradient(scaled, variables)
+            grads, norm = gradients_lib.finalize_gradients(
+                grads, variables, cfg.optim.clip_norm, l2, optimizer.dynamic_scale if loss_scaled else None)
+            optimizer.apply_gradients(zip(grads, variables))
+            out = {k: losses[k] for k in ("total_loss", "cls_loss", "box_loss", "num_positives")}
+            out["grad_norm"] = norm / self.num_replicas  # identical on every replica: summed below
+            return out
 
         def step_fn(iterator):
             images, targets = next(iterator)
@@ -144,15 +168,20 @@ class Trainer:
         cfg = self.config
         os.makedirs(self.model_dir, exist_ok=True)
         check_run_folder(self.model_dir, cfg)
-        self._build()
+        self.build()
         if self.chief:
             cfg.save(self.model_dir)
+            self.precision.save(self.model_dir)
         start = self._restore()
-        if start >= cfg.num_steps:
-            self.log(f"already trained to step {start} of {cfg.num_steps}; nothing to do")
-            return {"steps": start, "train_seconds": 0.0, "images_per_second": 0.0, "final_loss": None}
-        iterator = iter(self._dataset(start))
-        train_step = self._make_train_step()
+        budget = cfg.train_minutes * 60.0
+        spent = float(self.train_seconds.numpy())
+        if start >= cfg.num_steps or (budget and spent >= budget):
+            why = f"step {start} of {cfg.num_steps}" if start >= cfg.num_steps else f"its {cfg.train_minutes:g}-minute budget"
+            self.log(f"already trained to {why}; nothing to do")
+            return {"steps": start, "train_seconds": 0.0, "images_per_second": 0.0, "final_loss": None,
+                    "precision": self.precision.policy}
+        iterator = iter(self.dataset(start))
+        train_step = self.make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
         old_handlers = {}
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -170,12 +199,17 @@ class Trainer:
         best = {"metric": None, "step": None}
         last = {}
         step = start
+        stopped_by_budget = False
         try:
             while step < cfg.num_steps:
                 values = train_step(iterator)
                 step += 1
                 self.step.assign(step)
                 last = {k: float(v) for k, v in values.items()}
+                self.train_seconds.assign(spent + time.time() - t_start)
+                if budget:
+                    self.time_fraction.assign(min(1.0, float(self.train_seconds.numpy()) / budget))
+                    stopped_by_budget = float(self.train_seconds.numpy()) >= budget
                 if not math.isfinite(last["total_loss"]):
                     kept = self.manager.latest_checkpoint
                     raise NonFiniteLossError(
@@ -196,11 +230,15 @@ class Trainer:
                         tf.summary.scalar("learning_rate", float(self.schedule(step)))
                         tf.summary.scalar("positives_per_image", last["num_positives"] / cfg.global_batch_size)
                         tf.summary.scalar("images_per_second", ips)
-                if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+                        tf.summary.scalar("gradient_norm", last["grad_norm"])
+                last_step = step == cfg.num_steps or stopped_by_budget
+                if step % cfg.checkpoint_every == 0 or last_step:
                     self._save(step)
-                if self.evaluator is not None and self.chief and (
-                        (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.num_steps):
+                if self.evaluator is not None and self.chief and ((cfg.eval_every and step % cfg.eval_every == 0) or last_step):
                     best = self._evaluate(step, best)
+                if stopped_by_budget:
+                    self.log(f"time budget of {cfg.train_minutes:g} minutes reached at step {step} of {cfg.num_steps}")
+                    break
                 if self._stop_signal is not None:
                     path = self._save(step)
                     self.log(f"stopped by signal {self._stop_signal} at step {step}; checkpoint {path}. "
@@ -223,6 +261,9 @@ class Trainer:
             "checkpoint": self.manager.latest_checkpoint,
             "best": best,
             "replicas": self.num_replicas,
+            "precision": self.precision.policy,
+            "precision_reason": self.precision.reason,
+            "stopped_by_time_budget": stopped_by_budget,
         }
         if self.chief:
             with open(os.path.join(self.model_dir, "train_summary.json"), "w") as f:
