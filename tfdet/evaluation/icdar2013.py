@@ -145,17 +145,23 @@ def _rect(coords):
     return list(coords)
 
 
+def read_gt_file(raw: bytes, key: str) -> tuple[list, list]:
+    """gt_img_<key>.txt (`xmin,ymin,xmax,ymax,transcription`) as the official script reads it -> (rects, don't care flags)."""
+    rects, dont_care = [], []
+    for number, line in file_lines(raw):
+        coords, _, text = parse_line(line, 4, True, f"gt_img_{key}.txt:{number}")
+        if coords[2] < coords[0] or coords[3] < coords[1]:
+            raise EvaluationFormatError(f"gt_img_{key}.txt:{number}: xmax < xmin or ymax < ymin")
+        rects.append(coords)
+        dont_care.append(text == "###")
+    return rects, dont_care
+
+
 def evaluate_paths(gt_path: str, result_path: str) -> dict:
     gt_raw, det_raw = load_pair(gt_path, result_path, GT_PATTERN, RES_PATTERN)
     images = {}
     for key, raw in gt_raw.items():
-        rects, dc = [], []
-        for number, line in file_lines(raw):
-            coords, _, text = parse_line(line, 4, True, f"gt_img_{key}.txt:{number}")
-            if coords[2] < coords[0] or coords[3] < coords[1]:
-                raise EvaluationFormatError(f"gt_img_{key}.txt:{number}: xmax < xmin or ymax < ymin")
-            rects.append(coords)
-            dc.append(text == "###")
+        rects, dc = read_gt_file(raw, key)
         dets = []
         for number, line in file_lines(det_raw.get(key, b"")):
             where = f"res_img_{key}.txt:{number}"
