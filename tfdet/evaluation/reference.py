@@ -13,24 +13,22 @@ import numpy as np
 
 
 class _OfficialPolygon:
-    """A quad as Polygon2 sees it: area() = |shoelace|, `&` = intersection area of the even-odd regions."""
+    """A quad as Polygon2 sees it: `area` = |shoelace|, `region` = its even-odd region (for intersections)."""
 
     def __init__(self, points):
         from shapely.geometry import MultiPolygon, Polygon
 
         q = [(int(points[i]), int(points[i + 1])) for i in range(0, 8, 2)]
         self.area = abs(sum(q[i][0] * q[(i + 1) % 4][1] - q[(i + 1) % 4][0] * q[i][1] for i in range(4))) / 2.0
-        crossing = _crossing(q[0], q[1], q[2], q[3])
-        if crossing is not None:  # edges 0 and 2 cross: lobes (x, p1, p2) and (x, p3, p0)
+        polygon = Polygon(np.array(q))
+        if polygon.is_valid:
+            self.region = polygon
+        elif (crossing := _crossing(q[0], q[1], q[2], q[3])) is not None:  # edges 0 and 2 cross: lobes (x, p1, p2), (x, p3, p0)
             self.region = MultiPolygon([Polygon([crossing, q[1], q[2]]), Polygon([crossing, q[3], q[0]])])
         elif (crossing := _crossing(q[1], q[2], q[3], q[0])) is not None:  # edges 1 and 3: (x, p2, p3), (x, p0, p1)
             self.region = MultiPolygon([Polygon([crossing, q[2], q[3]]), Polygon([crossing, q[0], q[1]])])
         else:
-            polygon = Polygon(q)
-            self.region = polygon if polygon.is_valid else polygon.buffer(0)  # collapsed parts enclose nothing
-
-    def intersection(self, other) -> float:
-        return self.region.intersection(other.region).area
+            self.region = polygon.buffer(0)  # spikes, repeated or collinear points: collapsed parts enclose nothing
 
 
 def _crossing(p1, p2, p3, p4):
@@ -60,7 +58,7 @@ def evaluate_icdar2015(gt_files: dict, det_files: dict) -> dict:
             d = poly(points)
             det_pols.append(d)
             for g in gt_dc:
-                inter = gt_pols[g].intersection(d)
+                inter = gt_pols[g].region.intersection(d.region).area
                 precision = 0 if d.area == 0 else inter / d.area
                 if precision > 0.5:
                     det_dc.append(len(det_pols) - 1)
@@ -72,7 +70,7 @@ def evaluate_icdar2015(gt_files: dict, det_files: dict) -> dict:
             for g in range(len(gt_pols)):
                 for d in range(len(det_pols)):
                     if gt_taken[g] == 0 and det_taken[d] == 0 and g not in gt_dc and d not in det_dc:
-                        inter = gt_pols[g].intersection(det_pols[d])
+                        inter = gt_pols[g].region.intersection(det_pols[d].region).area
                         union = gt_pols[g].area + det_pols[d].area - inter
                         if union != 0 and inter / union > 0.5:
                             gt_taken[g] = det_taken[d] = 1
