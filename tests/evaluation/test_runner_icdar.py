@@ -102,10 +102,10 @@ def test_icdar2015_folder_ground_truth_scored_as_the_official_script_reads_it(tm
 
 def test_icdar2015_folder_counter_clockwise_ground_truth_is_an_error(tmp_path):
     images, gt = _icdar_folder(str(tmp_path / "data"), "10,40,110,40,110,10,10,10,word")
-    samples = load_samples(dataset="icdar2015", image_dir=images, annotations=gt, log=lambda m: None)
+    # refused when the files are read, before any detection runs (the reader would have re-ordered it)
     with pytest.raises(icdar2015.EvaluationFormatError, match=r"gt_img_1.txt:1.*not clockwise"):
-        score_icdar(samples, [_result(BOX_A, [0.9])], "icdar2015", str(tmp_path / "out"), 0.5,
-                    gt_files=official_ground_truth("icdar2015", "icdar2015", images, gt))
+        official_ground_truth("icdar2015", "icdar2015", images, gt)
+    assert load_samples(dataset="icdar2015", image_dir=images, annotations=gt, log=lambda m: None)[0].quads.shape == (1, 4, 2)
 
 
 @pytest.mark.parametrize("line,from_files", [("10,10,60,30,word", 1), ('10 10 60 30 "word"', 0)])
@@ -135,4 +135,28 @@ def test_real_icdar2015_folder_ground_truth_is_used_as_is(tmp_path):
     summary = score_icdar(samples, results, "icdar2015", str(tmp_path), 0.5, gt_files=gt_files)
     assert summary["recall"] == 1.0 and summary["quads"]["ground_truth_from_files"] == len(samples)
     rescored = icdar2015.evaluate_paths(gt, str(tmp_path / "submit.zip"))
+    assert rescored["hmean"] == summary["hmean"]
+
+
+def test_evaluate_tool_scores_icdar_folder_ground_truth_from_files(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tfdet.benchmark import make_untrained_run
+
+    run = make_untrained_run(str(tmp_path / "run"), size=128)
+    images, gt = _icdar_folder(str(tmp_path / "data"), "150,10,250,10,250,40,150,40,word")
+    out = str(tmp_path / "eval")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--model={run}", "--protocol=icdar2015",
+                           "--dataset=icdar2015", f"--image_dir={images}", f"--annotations={gt}", f"--output_dir={out}",
+                           "--size=128", "--pictures=0", "--noprogress"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["quads"]["ground_truth_from_files"] == 1 and summary["quads"]["ground_truth_from_samples"] == 0
+    with open(os.path.join(gt, "gt_img_1.txt"), "rb") as f, open(os.path.join(out, "gt", "gt_img_1.txt"), "rb") as g:
+        assert f.read() == g.read()
+    rescored = icdar2015.evaluate_paths(os.path.join(out, "gt"), os.path.join(out, "submit.zip"))
     assert rescored["hmean"] == summary["hmean"]

@@ -21,10 +21,10 @@ def run(FLAGS) -> int:
         if not samples:
             print("error: no images to evaluate", file=sys.stderr)
             return 2
+        gt_files = None if FLAGS.records else official_ground_truth(FLAGS.protocol, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
         # detections are kept down to the lowest sweep threshold; --score_threshold picks the reported point
         post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05)
         detector = load_detector(FLAGS.model, post, FLAGS.size or None)
-        gt_files = None if FLAGS.records else official_ground_truth(FLAGS.protocol, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
         summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, FLAGS.score_threshold,
                                     FLAGS.batch_size, FLAGS.progress, FLAGS.pictures, gt_files=gt_files)
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
