@@ -23,7 +23,7 @@ def _sample(quads, difficult=None):
     n = len(quads)
     return Sample(image=b"", image_format="jpeg", filename="img_1.jpg", source_id="1", height=100, width=200,
                   quads=np.asarray(quads, float), labels=[1] * n, class_names=["text"] * n,
-                  difficult=difficult or [False] * n, texts=["word"] * n)
+                  difficult=difficult or [False] * n, texts=["word"] * n, areas=[1.0] * n)
 
 
 def _result(quads, scores):
@@ -66,11 +66,14 @@ def test_counter_clockwise_and_crossed_detections_are_written_and_counted(tmp_pa
 
 
 def test_counter_clockwise_ground_truth_from_samples_is_ordered_not_dropped(tmp_path):
-    sample = _sample([BOX_A[::-1], BOX_B])  # records made by other tools need not follow the order contract
-    summary = score_icdar([sample], [_result([BOX_A], [0.9])], "icdar2015", str(tmp_path), 0.5, log=lambda m: None)
-    assert summary["quads"]["reordered_ground_truth"] == 1
+    # records made by other tools need not follow the order contract; a non-finite quad is dropped and counted
+    sample = _sample([BOX_A[::-1], BOX_B, [[0, 0], [np.inf, 0], [1, 1], [0, 1]]])
+    logged = []
+    summary = score_icdar([sample], [_result([BOX_A], [0.9])], "icdar2015", str(tmp_path), 0.5, log=logged.append)
+    assert summary["quads"]["reordered_ground_truth"] == 1 and summary["quads"]["dropped_non_finite_ground_truth"] == 1
+    assert any("1 quads re-ordered, 1 dropped" in m for m in logged)
     assert summary["recall"] == 0.5 and summary["precision"] == 1.0  # the gt used to vanish: recall 1.0
-    assert _lines(tmp_path / "gt" / "gt_img_1.txt")[0] == "10,10,110,10,110,40,10,40,word"
+    assert _lines(tmp_path / "gt" / "gt_img_1.txt") == ["10,10,110,10,110,40,10,40,word", "10,60,110,60,110,90,10,90,word"]
     assert icdar2015.evaluate_paths(str(tmp_path / "gt"), str(tmp_path / "submit.zip"))["recall"] == 0.5
 
 

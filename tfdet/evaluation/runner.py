@@ -82,9 +82,12 @@ def _det_rects_int(result) -> list:
 
 
 def _gt_lines(sample, coords_list) -> str:
-    """RRC ground-truth file text: integer coordinates, transcription (### for don't care), CRLF."""
+    """RRC ground-truth file text: integer coordinates, transcription (### for don't care), CRLF.
+    Rows whose coordinates are None (non-finite) are left out."""
     lines = []
     for coords, text, dc in zip(coords_list, sample.texts, sample.difficult):
+        if coords is None:
+            continue
         t = "###" if dc else (text.replace("\n", " ") or "text")
         lines.append(",".join(str(v) for v in coords) + "," + t)
     return "".join(line + "\r\n" for line in lines)
@@ -138,7 +141,7 @@ def score_icdar(samples, results, protocol: str, output_dir: str, score_threshol
             os.remove(os.path.join(res_dir, old))
     gt_files = gt_files or {}
     counts = {"detections": 0, "reordered_detections": 0, "dropped_non_finite_detections": 0, "reordered_ground_truth": 0,
-              "ground_truth_from_files": 0, "ground_truth_from_samples": 0}
+              "dropped_non_finite_ground_truth": 0, "ground_truth_from_files": 0, "ground_truth_from_samples": 0}
     if protocol == "icdar2015":
         images = {}
         for key, sample, result in zip(keys, samples, results):
@@ -152,10 +155,12 @@ def score_icdar(samples, results, protocol: str, output_dir: str, score_threshol
                 gt_quads, dont_care = icdar2015.read_gt_file(gt_text, key)
                 counts["ground_truth_from_files"] += 1
             else:
-                gt_quads, reordered = integer_quads(sample.quads)
+                all_gt, reordered = integer_quads(sample.quads)
                 counts["reordered_ground_truth"] += reordered
-                dont_care = list(sample.difficult)
-                gt_text = _gt_lines(sample, gt_quads)
+                gt_quads = [c for c in all_gt if c is not None]
+                dont_care = [dc for c, dc in zip(all_gt, sample.difficult) if c is not None]
+                counts["dropped_non_finite_ground_truth"] += len(all_gt) - len(gt_quads)
+                gt_text = _gt_lines(sample, all_gt)
                 counts["ground_truth_from_samples"] += 1
             images[key] = icdar2015.ImageData(gt_quads, dont_care, [c for c, _ in rows], [sc for _, sc in rows])
             if write_files:
@@ -195,11 +200,12 @@ def score_icdar(samples, results, protocol: str, output_dir: str, score_threshol
     summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": at["precision"], "recall": at["recall"],
                "hmean": at["hmean"], "sweep": sweep, "best": max(sweep, key=lambda s: (s["hmean"], -s["score_threshold"])),
                "quads": counts}
-    if counts["reordered_detections"] or counts["dropped_non_finite_detections"] or counts["reordered_ground_truth"]:
+    if any(counts[k] for k in ("reordered_detections", "dropped_non_finite_detections", "reordered_ground_truth",
+                               "dropped_non_finite_ground_truth")):
         log(f"{protocol}: of {counts['detections'] + counts['dropped_non_finite_detections']} detections, "
             f"{counts['reordered_detections']} re-ordered after rounding to integer pixels and "
-            f"{counts['dropped_non_finite_detections']} dropped (non-finite coordinates); "
-            f"{counts['reordered_ground_truth']} ground-truth quads re-ordered")
+            f"{counts['dropped_non_finite_detections']} dropped (non-finite coordinates); ground truth: "
+            f"{counts['reordered_ground_truth']} quads re-ordered, {counts['dropped_non_finite_ground_truth']} dropped (non-finite)")
     if write_files:
         eval_files.zip_folder(res_dir, os.path.join(output_dir, "submit.zip"))
     return summary
