@@ -10,6 +10,7 @@ import time
 from tfdet.benchmark import report
 from tfdet.evaluation import icdar2015, reference
 
+REPEATS = 3
 GT_ZIP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "icdar2015", "test", "gt.zip")
 
 
@@ -64,12 +65,14 @@ def main():
         det_files = reference.jittered_detections(gt_files, seed=0)
         res = os.path.join(root, "res")
         reference.write_result_files(res, det_files)
-        start = time.perf_counter()
-        ours = icdar2015.evaluate_paths(gt_path, res)
-        t_ours = time.perf_counter() - start
-        start = time.perf_counter()  # the baseline reads and parses the same files too
-        ref = reference.evaluate_icdar2015(read_gt_files(gt_path), read_result_files(res))
-        t_ref = time.perf_counter() - start
+        t_ours = t_ref = float("inf")
+        for _ in range(REPEATS):  # alternated, best of each: the least disturbed by a shared machine
+            start = time.perf_counter()
+            ours = icdar2015.evaluate_paths(gt_path, res)
+            t_ours = min(t_ours, time.perf_counter() - start)
+            start = time.perf_counter()  # the baseline reads and parses the same files too
+            ref = reference.evaluate_icdar2015(read_gt_files(gt_path), read_result_files(res))
+            t_ref = min(t_ref, time.perf_counter() - start)
         assert abs(ours["hmean"] - ref["hmean"]) < 1e-12
         print(f"{len(gt_files)} images: tfdet {t_ours:.3f} s, shapely loops {t_ref:.3f} s", file=sys.stderr)
         report({"bench": "evaluate", "data": source, "images": len(gt_files), "hmean": round(ours["hmean"], 6),

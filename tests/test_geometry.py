@@ -34,3 +34,12 @@ def test_validate_quad_drops_degenerate_and_clips():
     assert check.clipped and check.quad.min() == 0 and check.quad[:, 0].max() == 40
     assert geometry.validate_quad([[200, 200], [300, 200], [300, 300], [200, 300]], 100, 100).quad is None
     assert geometry.validate_quad([[0, 0], [np.nan, 0], [1, 1], [0, 1]], 10, 10).reason == "non-finite coordinate"
+
+
+def test_self_intersecting_vectorised():
+    box = [[0, 0], [10, 0], [10, 10], [0, 10]]
+    crossed_02 = [[0, 0], [10, 10], [10, 0], [0, 10]]  # edges 0 and 2 cross
+    crossed_13 = [[0, 0], [10, 0], [0, 10], [10, 10]]  # edges 1 and 3 cross
+    touching = [[0, 0], [10, 0], [5, 0], [5, 5]]  # collinear overlap: not a proper crossing
+    got = geometry.self_intersecting(np.array([[box, crossed_02], [crossed_13, touching]], float))
+    assert got.tolist() == [[False, True], [True, False]]

@@ -3,8 +3,9 @@
 A quad is a (4, 2) array of (x, y) points in pixels. The canonical order
 (DESIGN.md) is clockwise on screen (y grows downward), starting at the vertex
 nearest the top-left corner of the quad's axis-aligned box. `order_quad` is the
-only function that establishes that order; every reader and the input pipeline
-call it (the pipeline through its TF twin in `tfdet.ops.quads`).
+only function that establishes that order; every reader, the input pipeline and
+post-processing call it (the graphs through its TF twin in `tfdet.ops.quads`),
+and the evaluation runner calls it again after rounding to integer pixels.
 """
 
 from __future__ import annotations
@@ -22,20 +23,22 @@ def signed_area(quad: np.ndarray) -> float:
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
-def _segments_cross(p1, p2, p3, p4) -> bool:
-    """True when the open segments p1p2 and p3p4 properly intersect."""
+def self_intersecting(quads) -> np.ndarray:
+    """[..., 4, 2] -> [...] bool: does edge 0 properly cross edge 2, or edge 1 edge 3 (a bow-tie)?"""
+    q = np.asarray(quads, dtype=np.float64)
 
     def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+        return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
 
-    d1, d2 = cross(p3, p4, p1), cross(p3, p4, p2)
-    d3, d4 = cross(p1, p2, p3), cross(p1, p2, p4)
-    return (d1 * d2 < 0) and (d3 * d4 < 0)
+    def crosses(p1, p2, p3, p4):
+        return (cross(p3, p4, p1) * cross(p3, p4, p2) < 0) & (cross(p1, p2, p3) * cross(p1, p2, p4) < 0)
+
+    p0, p1, p2, p3 = q[..., 0, :], q[..., 1, :], q[..., 2, :], q[..., 3, :]
+    return crosses(p0, p1, p2, p3) | crosses(p1, p2, p3, p0)
 
 
 def is_self_intersecting(quad: np.ndarray) -> bool:
-    q = quad
-    return _segments_cross(q[0], q[1], q[2], q[3]) or _segments_cross(q[1], q[2], q[3], q[0])
+    return bool(self_intersecting(np.asarray(quad, dtype=np.float64).reshape(4, 2)))
 
 
 def sort_by_angle(quad: np.ndarray) -> np.ndarray:

@@ -1,11 +1,17 @@
 """Raw outputs -> detections: decode offsets, score threshold, top-k, in-graph quad NMS.
 
 Everything is core TF (no custom ops, no numpy), so it runs inside SavedModels
-and TF Serving. NMS suppresses by the exact IoU of convex quads; non-convex and
-self-intersecting quads are replaced by their convex hull (`ops.quads.convexify`)
-before the IoU. An axis-aligned pre-filter skips the polygon work for pairs
-whose boxes do not overlap. Multi-class models run class-aware NMS (boxes of
-different classes never suppress each other).
+and TF Serving. The 8 vertex offsets are decoded independently, so a decoded
+quad can come out counter-clockwise or crossed (a bow-tie): every decoded quad
+is put in the canonical order first (`ops.quads.order_quads`, the TF twin of
+`geometry.order_quad`: a bow-tie's vertices are re-sorted by angle into the
+simple quad through the same 4 points). NMS suppresses by the exact IoU of
+convex quads; non-convex quads, and bow-ties given to `quad_nms` directly, are
+replaced by their convex hull (`ops.quads.convexify`) before the IoU, so no
+shoelace area of a crossed quad (whose lobes cancel) is ever used. An
+axis-aligned pre-filter skips the polygon work for pairs whose boxes do not
+overlap. Multi-class models run class-aware NMS (boxes of different classes
+never suppress each other).
 """
 
 from __future__ import annotations
@@ -94,6 +100,7 @@ def detect_one(cls_logits, box_regression, anchors, coder: BoxCoder, cfg: Postpr
     anchor_idx = top_idx // num_classes
     classes = top_idx % num_classes + 1
     quads, boxes = coder.decode(tf.gather(box_regression, anchor_idx), tf.gather(anchors, anchor_idx))
+    quads = quad_ops.order_quads(quads)
     kept = quad_nms(quads, top_scores, cfg.nms_iou_threshold, cfg.max_detections, classes)
     return tf.gather(quads, kept), tf.gather(boxes, kept), tf.gather(top_scores, kept), tf.gather(classes, kept)
 

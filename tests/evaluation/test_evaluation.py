@@ -18,12 +18,16 @@ def _write(folder, name, lines):
         f.write("".join(line + "\r\n" for line in lines))
 
 
-def test_icdar2015_equals_official_transcription_on_real_gt(tmp_path):
+@pytest.mark.parametrize("bowties", [0.0, 0.3])
+def test_icdar2015_equals_official_transcription_on_real_gt(tmp_path, bowties):
+    from tfdet import geometry
     from tfdet.evaluation import reference
 
     zpath = shared_path("icdar2015", "test", "gt.zip")
     gt_files = reference.read_gt_zip(zpath)
-    det_files = reference.jittered_detections(gt_files, seed=0)
+    det_files = reference.jittered_detections(gt_files, seed=0, bowties=bowties)
+    crossing = sum(geometry.is_self_intersecting(np.reshape(d, (4, 2))) for dets in det_files.values() for d in dets)
+    assert (crossing > 400) if bowties else (crossing == 0)  # the second set: 529 bow-ties and ~150 zero-area (collinear) lines
     det_dir = tmp_path / "res"
     reference.write_result_files(str(det_dir), det_files)
     ours = icdar2015.evaluate_paths(zpath, str(det_dir))

@@ -10,7 +10,7 @@ from tfdet import flags as tfdet_flags
 
 def run(FLAGS) -> int:
     from tfdet.evaluation.files import EvaluationFormatError
-    from tfdet.evaluation.runner import evaluate_detector, load_samples
+    from tfdet.evaluation.runner import evaluate_detector, load_samples, official_ground_truth
     from tfdet.serving.export import load_detector
 
     if not FLAGS.records and not (FLAGS.dataset and FLAGS.annotations):
@@ -21,11 +21,12 @@ def run(FLAGS) -> int:
         if not samples:
             print("error: no images to evaluate", file=sys.stderr)
             return 2
+        gt_files = None if FLAGS.records else official_ground_truth(FLAGS.protocol, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
         # detections are kept down to the lowest sweep threshold; --score_threshold picks the reported point
         post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05)
         detector = load_detector(FLAGS.model, post, FLAGS.size or None)
         summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, FLAGS.score_threshold,
-                                    FLAGS.batch_size, FLAGS.progress, FLAGS.pictures)
+                                    FLAGS.batch_size, FLAGS.progress, FLAGS.pictures, gt_files=gt_files)
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

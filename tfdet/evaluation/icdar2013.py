@@ -4,8 +4,11 @@ Rectangles `xmin,ymin,xmax,ymax` (inclusive pixels: areas use +1), area-recall
 0.8 and area-precision 0.4; one-to-one matches (with the centre-distance check),
 then one-to-many (a GT split into several detections: recall 0.8, precision
 0.8 per detection) and many-to-one (several GT in one detection: recall 1 per
-GT, precision 1). Detections more than 40% inside a don't-care GT are don't
-care. Result lines with 8 coordinates are turned into their bounding box.
+GT, precision 1), their summed area fractions rounded to 4 decimals before the
+comparison as the script rounds them. Detections more than 40% inside a
+don't-care GT are don't care. Result lines with 8 coordinates are turned into
+their bounding box (an extension: the script reads rectangles only), so no
+polygon area is ever taken and a bow-tie scores as its box.
 
     python -m tfdet.evaluation.icdar2013 --gt_dir=DIR_OR_ZIP --result_dir=DIR_OR_ZIP
 """
@@ -94,7 +97,7 @@ def score_image(gt_rects, gt_dont_care, det_rects):
                 if gt_taken[g] == 0 and det_taken[d] == 0 and d not in det_dc and precision_mat[g, d] >= AREA_PRECISION_CONSTRAINT:
                     many_sum += recall_mat[g, d]
                     dets.append(d)
-            if many_sum >= AREA_RECALL_CONSTRAINT:
+            if round(many_sum, 4) >= AREA_RECALL_CONSTRAINT:  # the script rounds the sum (numpy's round of a float64)
                 gt_taken[g] = 1
                 recall_accum += MTYPE_OM_O
                 precision_accum += MTYPE_OM_O * len(dets)
@@ -108,7 +111,7 @@ def score_image(gt_rects, gt_dont_care, det_rects):
                 if gt_taken[g] == 0 and det_taken[d] == 0 and g not in gt_dc and recall_mat[g, d] >= AREA_RECALL_CONSTRAINT:
                     many_sum += precision_mat[g, d]
                     gts.append(g)
-            if many_sum >= AREA_PRECISION_CONSTRAINT:
+            if round(many_sum, 4) >= AREA_PRECISION_CONSTRAINT:
                 det_taken[d] = 1
                 recall_accum += MTYPE_OM_M * len(gts)
                 precision_accum += MTYPE_OM_M
@@ -142,17 +145,23 @@ def _rect(coords):
     return list(coords)
 
 
+def read_gt_file(raw: bytes, key: str) -> tuple[list, list]:
+    """gt_img_<key>.txt (`xmin,ymin,xmax,ymax,transcription`) as the official script reads it -> (rects, don't care flags)."""
+    rects, dont_care = [], []
+    for number, line in file_lines(raw):
+        coords, _, text = parse_line(line, 4, True, f"gt_img_{key}.txt:{number}")
+        if coords[2] < coords[0] or coords[3] < coords[1]:
+            raise EvaluationFormatError(f"gt_img_{key}.txt:{number}: xmax < xmin or ymax < ymin")
+        rects.append(coords)
+        dont_care.append(text == "###")
+    return rects, dont_care
+
+
 def evaluate_paths(gt_path: str, result_path: str) -> dict:
     gt_raw, det_raw = load_pair(gt_path, result_path, GT_PATTERN, RES_PATTERN)
     images = {}
     for key, raw in gt_raw.items():
-        rects, dc = [], []
-        for number, line in file_lines(raw):
-            coords, _, text = parse_line(line, 4, True, f"gt_img_{key}.txt:{number}")
-            if coords[2] < coords[0] or coords[3] < coords[1]:
-                raise EvaluationFormatError(f"gt_img_{key}.txt:{number}: xmax < xmin or ymax < ymin")
-            rects.append(coords)
-            dc.append(text == "###")
+        rects, dc = read_gt_file(raw, key)
         dets = []
         for number, line in file_lines(det_raw.get(key, b"")):
             where = f"res_img_{key}.txt:{number}"

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from tfdet import geometry
 from tfdet.evaluation import coco as coco_eval
 from tfdet.evaluation import files as eval_files
 from tfdet.evaluation import icdar2013, icdar2015
@@ -21,7 +22,11 @@ SWEEP = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 
 def sample_key(sample, index: int) -> str:
     """ICDAR id of a sample: N of img_N / gt_img_N, else its position (1-based)."""
-    stem = os.path.splitext(os.path.basename(sample.filename))[0]
+    return _file_key(sample.filename, index)
+
+
+def _file_key(filename: str, index: int) -> str:
+    stem = os.path.splitext(os.path.basename(filename))[0]
     m = re.search(r"(\d+)$", stem)
     return m.group(1) if m else str(index + 1)
 
@@ -47,19 +52,22 @@ def detect_samples(detector, samples, batch_size: int = 8, progress: bool = True
     return results
 
 
-def _int_quad_rows(result, threshold: float):
-    rows = []
-    for quad, score in zip(result["quads"], result["scores"]):
-        if score < threshold:
+def integer_quads(quads) -> tuple[list, int]:
+    """Float quads [K, 4, 2] -> (rows of 8 integer pixels, or None for a quad with a non-finite
+    coordinate; how many were ordered again). Rounding can turn a thin quad counter-clockwise or
+    crossed, which the official script rejects or scores by its lobes: such a quad is put back in
+    the canonical order by `geometry.order_quad`. Zero-area quads are kept: the script scores them."""
+    rows, reordered = [], 0
+    for quad in np.asarray(quads, np.float64).reshape(-1, 4, 2):
+        if not np.all(np.isfinite(quad)):
+            rows.append(None)
             continue
-        coords = [int(round(v)) for v in np.asarray(quad).reshape(-1)]
-        if eval_files.is_clockwise(coords) and len({(coords[i], coords[i + 1]) for i in range(0, 8, 2)}) >= 3:
-            rows.append((coords, float(score)))
-    return rows
-
-
-def _gt_quads_int(sample) -> list[list[int]]:
-    return [[int(v) for v in np.round(q).astype(int).reshape(-1)] for q in sample.quads]
+        quad = np.round(quad)
+        if not eval_files.is_clockwise(quad.reshape(-1)) or geometry.is_self_intersecting(quad):
+            quad = geometry.order_quad(quad)
+            reordered += 1
+        rows.append([int(v) for v in quad.reshape(-1)])
+    return rows, reordered
 
 
 def _gt_rects_int(sample) -> list[list[int]]:
@@ -67,28 +75,59 @@ def _gt_rects_int(sample) -> list[list[int]]:
             for q in sample.quads]
 
 
-def _det_rects_int(result) -> list[list[int]]:
-    """Detection boxes (ymin, xmin, ymax, xmax) as integer xmin, ymin, xmax, ymax."""
-    return [[int(round(b[1])), int(round(b[0])), int(round(b[3])), int(round(b[2]))] for b in result["boxes"]]
+def _det_rects_int(result) -> list:
+    """Detection boxes (ymin, xmin, ymax, xmax) as integer xmin, ymin, xmax, ymax; None where not finite."""
+    return [[int(round(b[1])), int(round(b[0])), int(round(b[3])), int(round(b[2]))] if np.all(np.isfinite(b)) else None
+            for b in result["boxes"]]
 
 
 def _gt_lines(sample, coords_list) -> str:
-    """RRC ground-truth file text: integer coordinates, transcription (### for don't care), CRLF."""
+    """RRC ground-truth file text: integer coordinates, transcription (### for don't care), CRLF.
+    Rows whose coordinates are None (non-finite) are left out."""
     lines = []
     for coords, text, dc in zip(coords_list, sample.texts, sample.difficult):
+        if coords is None:
+            continue
         t = "###" if dc else (text.replace("\n", " ") or "text")
         lines.append(",".join(str(v) for v in coords) + "," + t)
     return "".join(line + "\r\n" for line in lines)
 
 
-def _write_text(path: str, text: str):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
+def _write_text(path: str, text: str | bytes):
+    with open(path, "wb") as f:
+        f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
 
 
-def score_icdar(samples, results, protocol: str, output_dir: str, score_threshold: float, write_files: bool = True) -> dict:
+def official_ground_truth(protocol: str, dataset: str | None, image_dir: str | None, annotations: str | None):
+    """{image file name: bytes of its gt file} when the data is an ICDAR folder (or zip) in the protocol's
+    own format, so that the runner scores the ground truth as the official script reads those files
+    (not as the reader repaired, re-ordered and clipped them); None otherwise."""
+    if dataset != protocol or protocol not in ("icdar2015", "icdar2013") or not annotations:
+        return None
+    from tfdet.datasets import get_reader
+
+    reader = get_reader(dataset, image_dir=image_dir, annotations=annotations)
+    files = {os.path.basename(path): reader.source.read(name) for name, path in reader.items() if path}
+    if protocol == "icdar2015":  # a line the script rejects fails here, before any detection runs
+        for i, (filename, raw) in enumerate(files.items()):
+            icdar2015.read_gt_file(raw, _file_key(filename, i))
+    return files
+
+
+def _log_stderr(message: str):
+    print(message, file=sys.stderr)
+
+
+def score_icdar(samples, results, protocol: str, output_dir: str, score_threshold: float, write_files: bool = True,
+                gt_files: dict | None = None, log=_log_stderr) -> dict:
     """Write gt/ and results/ (RRC layout) + submit.zip, and score them. The sweep covers SWEEP
-    plus `score_threshold`, whose point gives the reported precision, recall and Hmean."""
+    plus `score_threshold`, whose point gives the reported precision, recall and Hmean.
+
+    `gt_files` ({image file name: gt file bytes}, from `official_ground_truth`) makes the ground
+    truth of those images the files themselves, read as the official script reads them; other
+    ground truth is written from the samples. Detections are written in the canonical order after
+    rounding (`integer_quads`); what had to be re-ordered or dropped is counted in the summary
+    (`quads`) and logged."""
     keys = [sample_key(s, i) for i, s in enumerate(samples)]
     if len(set(keys)) != len(keys):
         keys = [str(i + 1) for i in range(len(samples))]
@@ -100,33 +139,73 @@ def score_icdar(samples, results, protocol: str, output_dir: str, score_threshol
         os.makedirs(res_dir, exist_ok=True)
         for old in os.listdir(res_dir):
             os.remove(os.path.join(res_dir, old))
+    gt_files = gt_files or {}
+    counts = {"detections": 0, "reordered_detections": 0, "dropped_non_finite_detections": 0, "reordered_ground_truth": 0,
+              "dropped_non_finite_ground_truth": 0, "ground_truth_from_files": 0, "ground_truth_from_samples": 0}
     if protocol == "icdar2015":
         images = {}
         for key, sample, result in zip(keys, samples, results):
-            rows = _int_quad_rows(result, 0.0)
-            gt_quads = _gt_quads_int(sample)
-            gt_rows = [(c, dc) for c, dc in zip(gt_quads, sample.difficult) if eval_files.is_clockwise(c)]
-            images[key] = icdar2015.ImageData([c for c, _ in gt_rows], [dc for _, dc in gt_rows], [c for c, _ in rows], [s for _, s in rows])
+            det_quads, reordered = integer_quads(result["quads"])
+            counts["reordered_detections"] += reordered
+            rows = [(c, float(sc)) for c, sc in zip(det_quads, result["scores"]) if c is not None]
+            counts["dropped_non_finite_detections"] += len(det_quads) - len(rows)
+            counts["detections"] += len(rows)
+            if sample.filename in gt_files:
+                gt_text = gt_files[sample.filename]
+                gt_quads, dont_care = icdar2015.read_gt_file(gt_text, key)
+                counts["ground_truth_from_files"] += 1
+            else:
+                all_gt, reordered = integer_quads(sample.quads)
+                counts["reordered_ground_truth"] += reordered
+                gt_quads = [c for c in all_gt if c is not None]
+                dont_care = [dc for c, dc in zip(all_gt, sample.difficult) if c is not None]
+                counts["dropped_non_finite_ground_truth"] += len(all_gt) - len(gt_quads)
+                gt_text = _gt_lines(sample, all_gt)
+                counts["ground_truth_from_samples"] += 1
+            images[key] = icdar2015.ImageData(gt_quads, dont_care, [c for c, _ in rows], [sc for _, sc in rows])
             if write_files:
-                _write_text(os.path.join(gt_dir, f"gt_img_{key}.txt"), _gt_lines(sample, gt_quads))
+                _write_text(os.path.join(gt_dir, f"gt_img_{key}.txt"), gt_text)
                 eval_files.write_results(res_dir, key, [r for r in rows if r[1] >= score_threshold])
         sweep = icdar2015.evaluate(images, thresholds)["sweep"]
     else:
         dets = {}
         for key, sample, result in zip(keys, samples, results):
-            gt_rects = _gt_rects_int(sample)
-            dets[key] = (gt_rects, list(sample.difficult), _det_rects_int(result), list(result["scores"]))
+            rects = _det_rects_int(result)
+            kept = [(r, float(sc)) for r, sc in zip(rects, result["scores"]) if r is not None]
+            counts["dropped_non_finite_detections"] += len(rects) - len(kept)
+            counts["detections"] += len(kept)
+            gt_rects = gt_text = None
+            if sample.filename in gt_files:
+                try:
+                    gt_rects, dont_care = icdar2013.read_gt_file(gt_files[sample.filename], key)
+                    gt_text = gt_files[sample.filename]
+                except eval_files.EvaluationFormatError as exc:  # e.g. the raw training form `xmin ymin xmax ymax "text"`
+                    log(f"note: {exc}: not the official file format, ground truth of {sample.filename} taken from the reader")
+            if gt_rects is None:
+                gt_rects, dont_care = _gt_rects_int(sample), list(sample.difficult)
+                gt_text = _gt_lines(sample, gt_rects)
+                counts["ground_truth_from_samples"] += 1
+            else:
+                counts["ground_truth_from_files"] += 1
+            dets[key] = (gt_rects, dont_care, [r for r, _ in kept], [sc for _, sc in kept])
             if write_files:
-                _write_text(os.path.join(gt_dir, f"gt_img_{key}.txt"), _gt_lines(sample, gt_rects))
-                kept = [r for r, sc in zip(dets[key][2], dets[key][3]) if sc >= score_threshold]
-                _write_text(os.path.join(res_dir, f"res_img_{key}.txt"), "".join(",".join(map(str, r)) + "\r\n" for r in kept))
+                _write_text(os.path.join(gt_dir, f"gt_img_{key}.txt"), gt_text)
+                written = [r for r, sc in kept if sc >= score_threshold]
+                _write_text(os.path.join(res_dir, f"res_img_{key}.txt"), "".join(",".join(map(str, r)) + "\r\n" for r in written))
         sweep = []
         for t in thresholds:
             sub = {k: (g, d, [r for r, sc in zip(rects, scores) if sc >= t]) for k, (g, d, rects, scores) in dets.items()}
             sweep.append({"score_threshold": t, **{k: v for k, v in icdar2013.evaluate(sub).items() if k in ("precision", "recall", "hmean")}})
     at = next(s for s in sweep if s["score_threshold"] == float(score_threshold))
     summary = {"protocol": protocol, "score_threshold": score_threshold, "precision": at["precision"], "recall": at["recall"],
-               "hmean": at["hmean"], "sweep": sweep, "best": max(sweep, key=lambda s: (s["hmean"], -s["score_threshold"]))}
+               "hmean": at["hmean"], "sweep": sweep, "best": max(sweep, key=lambda s: (s["hmean"], -s["score_threshold"])),
+               "quads": counts}
+    if any(counts[k] for k in ("reordered_detections", "dropped_non_finite_detections", "reordered_ground_truth",
+                               "dropped_non_finite_ground_truth")):
+        log(f"{protocol}: of {counts['detections'] + counts['dropped_non_finite_detections']} detections, "
+            f"{counts['reordered_detections']} re-ordered after rounding to integer pixels and "
+            f"{counts['dropped_non_finite_detections']} dropped (non-finite coordinates); ground truth: "
+            f"{counts['reordered_ground_truth']} quads re-ordered, {counts['dropped_non_finite_ground_truth']} dropped (non-finite)")
     if write_files:
         eval_files.zip_folder(res_dir, os.path.join(output_dir, "submit.zip"))
     return summary
@@ -165,8 +244,9 @@ def write_pictures(samples, results, folder: str, score_threshold: float, count:
 
 
 def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_threshold: float = 0.5,
-                      batch_size: int = 8, progress: bool = True, pictures: int = 8) -> dict:
-    """Detect, score, write summary.json (+ RRC files, submit.zip, PR curve, pictures)."""
+                      batch_size: int = 8, progress: bool = True, pictures: int = 8, gt_files: dict | None = None) -> dict:
+    """Detect, score, write summary.json (+ RRC files, submit.zip, PR curve, pictures). `gt_files`:
+    see `score_icdar`."""
     from tfdet import visualize
 
     os.makedirs(output_dir, exist_ok=True)
@@ -174,7 +254,7 @@ def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_t
     results = detect_samples(detector, samples, batch_size, progress)
     detect_seconds = time.time() - start
     if protocol in ("icdar2015", "icdar2013"):
-        summary = score_icdar(samples, results, protocol, output_dir, score_threshold)
+        summary = score_icdar(samples, results, protocol, output_dir, score_threshold, gt_files=gt_files)
         recalls = [s["recall"] for s in summary["sweep"]]
         precisions = [s["precision"] for s in summary["sweep"]]
         pr_path = os.path.join(output_dir, "pr_curve.png")

@@ -15,20 +15,44 @@ def signed_area(quads):
     return 0.5 * tf.reduce_sum(x * yn - xn * y, axis=-1)
 
 
-def order_quads(quads):
-    """TF twin of `tfdet.geometry.order_quad` for simple quads: clockwise, start nearest the box's top-left.
+def _cross3(o, a, b):
+    return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
 
-    (Bow-tie repair is done once by the converters; affine transforms in the
-    pipeline keep quads simple.)
+
+def self_intersecting(quads):
+    """[..., 4, 2] -> [...] bool, TF twin of `tfdet.geometry.self_intersecting` (bow-ties)."""
+
+    def crosses(p1, p2, p3, p4):
+        return (_cross3(p3, p4, p1) * _cross3(p3, p4, p2) < 0) & (_cross3(p1, p2, p3) * _cross3(p1, p2, p4) < 0)
+
+    p0, p1, p2, p3 = quads[..., 0, :], quads[..., 1, :], quads[..., 2, :], quads[..., 3, :]
+    return crosses(p0, p1, p2, p3) | crosses(p1, p2, p3, p0)
+
+
+def _sort_by_angle(quads):
+    """Vertices sorted clockwise on screen around their centroid (TF twin of `geometry.sort_by_angle`)."""
+    center = tf.reduce_mean(quads, axis=-2, keepdims=True)
+    angles = tf.atan2(quads[..., 1] - center[..., 1], quads[..., 0] - center[..., 0])
+    return tf.gather(quads, tf.argsort(angles, axis=-1, stable=True), axis=-2, batch_dims=len(quads.shape) - 2)
+
+
+def order_quads(quads):
+    """TF twin of `tfdet.geometry.order_quad`: clockwise, start nearest the box's top-left.
+
+    A self-intersecting quad (bow-tie, as a detector's independently decoded
+    vertices can form) is first repaired by sorting its vertices by angle around
+    their centroid; counter-clockwise quads are reversed.
     """
     quads = tf.convert_to_tensor(quads, tf.float32)
+    batch_dims = len(quads.shape) - 2
+    quads = tf.where(self_intersecting(quads)[..., None, None], _sort_by_angle(quads), quads)
     reversed_quads = tf.reverse(quads, axis=[-2])
     quads = tf.where((signed_area(quads) < 0)[..., None, None], reversed_quads, quads)
     top_left = tf.reduce_min(quads, axis=-2, keepdims=True)
     dist = tf.reduce_sum(tf.square(quads - top_left), axis=-1)
     start = tf.argmin(dist, axis=-1, output_type=tf.int32)
     idx = (start[..., None] + tf.range(4, dtype=tf.int32)) % 4
-    return tf.gather(quads, idx, axis=-2, batch_dims=len(quads.shape) - 2)
+    return tf.gather(quads, idx, axis=-2, batch_dims=batch_dims)
 
 
 def quads_to_boxes_yxyx(quads):
@@ -51,15 +75,10 @@ def convexify(quads):
     by its predecessor, which leaves a degenerate (triangle) but convex quad.
     Convex input comes back unchanged up to the start vertex.
     """
-    quads = tf.convert_to_tensor(quads, tf.float32)
-    center = tf.reduce_mean(quads, axis=-2, keepdims=True)
-    rel = quads - center
-    angles = tf.atan2(rel[..., 1], rel[..., 0])
-    order = tf.argsort(angles, axis=-1, stable=True)
-    q = tf.gather(quads, order, axis=-2, batch_dims=len(quads.shape) - 2)
+    q = _sort_by_angle(tf.convert_to_tensor(quads, tf.float32))
     prev = tf.roll(q, 1, axis=-2)
     nxt = tf.roll(q, -1, axis=-2)
-    cross = (q[..., 0] - prev[..., 0]) * (nxt[..., 1] - prev[..., 1]) - (q[..., 1] - prev[..., 1]) * (nxt[..., 0] - prev[..., 0])
+    cross = _cross3(prev, q, nxt)
     # clockwise on screen (positive shoelace): a convex vertex has cross(q - prev, next - q) > 0
     reflex = cross < 0
     return tf.where(reflex[..., None], prev, q)

@@ -17,6 +17,7 @@ from tfdet import keys
 from tfdet.anchors.generator import generate_anchors_np
 from tfdet.input.augment import resize_and_pad
 from tfdet.ops import images as image_ops
+from tfdet.ops import quads as quad_ops
 from tfdet.postprocess import PostprocessConfig, detect_batch
 
 MAX_PIXELS = 100_000_000  # 100 MP
@@ -99,7 +100,7 @@ class DetectorModule(tf.Module):
         quads = det["quads"]
         qx = tf.clip_by_value(quads[..., 0] / sx, 0.0, w)
         qy = tf.clip_by_value(quads[..., 1] / sy, 0.0, h)
-        quads = tf.stack([qx, qy], -1)
+        quads = quad_ops.order_quads(tf.stack([qx, qy], -1))  # clipping to the image can flip or cross a quad
         valid = tf.sequence_mask(det["num_detections"], self.post_config.max_detections)
         quads = tf.where(valid[..., None, None], quads, 0.0)
         scale_yxyx = tf.concat([sy, sx, sy, sx], -1)  # [B, 1, 4]
