@@ -12,13 +12,17 @@ from tests.conftest import REPO
 def test_demo_path_tiny(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, os.path.join(REPO, "tools", "demo.py"), f"--output_dir={out}", "--num_train_images=24",
-           "--num_val_images=6", "--num_test_images=6", "--num_steps=20", "--sizes=128", "--batch_size=4", "--num_workers=1"]
+           "--num_val_images=6", "--num_test_images=6", "--num_steps=20", "--sizes=128", "--batch_size=4", "--num_workers=1",
+           "--precision=float32", "--train_minutes=0"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("precision", "recall", "hmean", "train_seconds", "saved_model"):
         assert key in report
     assert 0.0 <= report["hmean"] <= 1.0 and report["train_steps"] == 20
+    # the run learns: 20 steps take the loss well below where it started (untrained: about 26 at this size)
+    assert report["train_final_loss"] < 0.7 * report["train_first_loss"], report
+    assert report["train_precision"] == "float32" and report["stopped_by_time_budget"] is False
     for split, n in (("train", 24), ("val", 6), ("test", 6)):
         meta = json.load(open(out / "records" / split / "dataset.json"))
         assert meta["splits"][split]["images"] == n

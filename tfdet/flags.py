@@ -207,7 +207,8 @@ def define_train_flags():
     _define_once("integer", "num_cpu_devices", 0, "Split the CPU into N logical devices (tests).")
     _define_once("integer", "seed", 0, "Seed of the data pipeline.")
     _define_once("bool", "deterministic", False, "Deterministic input order (tests, debugging).")
-    _define_once("bool", "allow_anchor_change", False, "Let a run folder continue with other anchors.")
+    _define_once("bool", "allow_anchor_change", False, "Let a run folder continue with other anchors, or --resume from a stage "
+                 "with other anchors (its output layers then start afresh).")
     _define_once("bool", "progress", True, "Show progress bars.")
 
 

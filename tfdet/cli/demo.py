@@ -101,6 +101,8 @@ def run(FLAGS, log=print) -> int:
         "train_seconds": train["train_seconds"],
         "train_images_per_second": train["images_per_second"],
         "train_steps": train["steps"],
+        "train_first_loss": train.get("first_loss"),
+        "train_final_loss": train.get("final_loss"),
         "train_minutes_budget": FLAGS.train_minutes,
         "stopped_by_time_budget": train.get("stopped_by_time_budget"),
         "train_precision": train.get("precision"),

@@ -197,7 +197,7 @@ class Trainer:
         t_start = time.time()
         t_window, images_window = time.time(), 0
         best = {"metric": None, "step": None}
-        last = {}
+        first, last = {}, {}
         step = start
         stopped_by_budget = False
         try:
@@ -206,6 +206,7 @@ class Trainer:
                 step += 1
                 self.step.assign(step)
                 last = {k: float(v) for k, v in values.items()}
+                first = first or last
                 self.train_seconds.assign(spent + time.time() - t_start)
                 if budget:
                     self.time_fraction.assign(min(1.0, float(self.train_seconds.numpy()) / budget))
@@ -255,6 +256,7 @@ class Trainer:
             "start_step": start,
             "train_seconds": round(elapsed, 2),
             "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),
+            "first_loss": first.get("total_loss"),
             "final_loss": last.get("total_loss"),
             "final_cls_loss": last.get("cls_loss"),
             "final_box_loss": last.get("box_loss"),
