@@ -149,3 +149,16 @@ def test_records_and_label_map(tmp_path):
     original = reader.load(0)[0]
     assert back[0].labels == original.labels and back[0].difficult == original.difficult
     np.testing.assert_allclose(back[0].quads, original.quads, atol=1e-3)
+
+
+def test_digits_cpu_config_and_anchors():
+    from tests.conftest import REPO
+    from tfdet import flags as tfdet_flags
+
+    config = os.path.join(REPO, "configs", "digits_cpu.cfg")
+    lines = {line.strip() for line in open(config) if line.startswith("--")}
+    assert "--num_classes=10" in lines and "--precision=float32" in lines and "--eval_protocol=coco_quad" in lines
+    default = tfdet_flags.parse_anchor_args([f"--flagfile={config}"])
+    tuned = tfdet_flags.parse_anchor_args([f"--flagfile={config}", f"--flagfile={os.path.join(REPO, 'configs', 'anchors', 'digits.cfg')}"])
+    assert (default.min_level, default.max_level) == (tuned.min_level, tuned.max_level) == (3, 6)
+    assert default.anchors_per_location == 6 and tuned.anchors_per_location == 9
