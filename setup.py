@@ -15,6 +15,7 @@ COMMON = [
     "tqdm>=4.66",
     "h5py>=3.10",
     "pillow>=10.1",
+    "scikit-learn>=1.4",  # the bundled 8x8 handwritten digits of --dataset=digits
 ]
 
 setup(

@@ -169,7 +169,8 @@ def define_train_flags():
     _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")
     _define_once("integer", "eval_every", 0, "Evaluation interval in steps (0: at the end only).")
     _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
-    _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol.", enum_values=["icdar2015", "icdar2013", "coco"])
+    _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol (coco_quad: COCO-style AP on quads).",
+                 enum_values=["icdar2015", "icdar2013", "coco", "coco_quad"])
     _define_once("string", "sizes", "512", "Training sizes: '768', '608,768' or '608-960:32' (one per batch).")
     _define_once("integer", "batch_size", 8, "Global batch size (all replicas).")
     _define_once("integer", "shuffle_buffer", 256, "Shuffle buffer (examples).")
@@ -276,7 +277,10 @@ def define_evaluate_flags():
 
     define_postprocess_flags()
     _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
-    _define_once("enum", "protocol", "icdar2015", "Scoring protocol.", enum_values=["icdar2015", "icdar2013", "coco"])
+    _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class).",
+                 enum_values=["icdar2015", "icdar2013", "coco", "coco_quad"])
+    _define_once("enum", "dota_ap", "none", "coco_quad: also DOTA-style AP50, 11-point (voc07) or all-point (voc12).",
+                 enum_values=["none", "voc07", "voc12"])
     _define_once("string", "output_dir", None, "Where summary.json, results/, submit.zip and pictures go.")
     _define_once("string", "records", None, "Evaluation record glob.")
     _define_once("enum", "dataset", None, "Raw dataset format (instead of --records).", enum_values=list(READER_NAMES))

@@ -26,12 +26,16 @@ def run(FLAGS) -> int:
         post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05)
         detector = load_detector(FLAGS.model, post, FLAGS.size or None)
         summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, FLAGS.score_threshold,
-                                    FLAGS.batch_size, FLAGS.progress, FLAGS.pictures, gt_files=gt_files)
+                                    FLAGS.batch_size, FLAGS.progress, FLAGS.pictures, gt_files=gt_files,
+                                    dota_ap=FLAGS.dota_ap)
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    keys = ("precision", "recall", "hmean") if FLAGS.protocol != "coco" else ("mAP", "mAP_50", "mAP_75")
+    keys = ("precision", "recall", "hmean") if FLAGS.protocol not in ("coco", "coco_quad") else ("mAP", "mAP_50", "mAP_75")
     line = {k: summary[k] for k in keys}
+    if FLAGS.protocol == "coco_quad":
+        line.update({k: v for k, v in summary.items() if k.startswith("mAP_50_voc")})
+        line["AP50_per_class"] = {name: e["AP50"] for name, e in summary["per_class"].items()}
     if "best" in summary:
         line["best"] = summary["best"]
     line.update({"images": summary["images"], "images_per_second": summary["images_per_second"], "output_dir": FLAGS.output_dir})

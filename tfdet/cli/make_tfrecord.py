@@ -17,6 +17,7 @@ NEEDS = {
     "synthtext": ("annotations",),
     "tfod": ("annotations",),
     "synthetic": (),
+    "digits": (),
 }
 
 

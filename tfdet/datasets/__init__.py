@@ -5,7 +5,7 @@
 
 from tfdet.datasets.base import Problem, Sample  # noqa: F401
 
-READER_NAMES = ("synthtext", "icdar2013", "icdar2015", "mlt", "coco", "tfod", "synthetic")
+READER_NAMES = ("synthtext", "icdar2013", "icdar2015", "mlt", "coco", "tfod", "synthetic", "digits")
 
 
 def get_reader(name: str, **kwargs):
@@ -24,6 +24,8 @@ def get_reader(name: str, **kwargs):
         from tfdet.datasets.tfod import TfodReader as cls
     elif name == "synthetic":
         from tfdet.datasets.synthetic import SyntheticReader as cls
+    elif name == "digits":
+        from tfdet.datasets.digits import DigitsReader as cls
     else:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(READER_NAMES)}")
     return cls(**kwargs)

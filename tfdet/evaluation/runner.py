@@ -15,7 +15,7 @@ import numpy as np
 from tfdet import geometry
 from tfdet.evaluation import coco as coco_eval
 from tfdet.evaluation import files as eval_files
-from tfdet.evaluation import icdar2013, icdar2015
+from tfdet.evaluation import icdar2013, icdar2015, quad_map
 
 SWEEP = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 
@@ -244,9 +244,10 @@ def write_pictures(samples, results, folder: str, score_threshold: float, count:
 
 
 def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_threshold: float = 0.5,
-                      batch_size: int = 8, progress: bool = True, pictures: int = 8, gt_files: dict | None = None) -> dict:
+                      batch_size: int = 8, progress: bool = True, pictures: int = 8, gt_files: dict | None = None,
+                      dota_ap: str = "none") -> dict:
     """Detect, score, write summary.json (+ RRC files, submit.zip, PR curve, pictures). `gt_files`:
-    see `score_icdar`."""
+    see `score_icdar`. `dota_ap`: none, voc07 or voc12 (coco_quad)."""
     from tfdet import visualize
 
     os.makedirs(output_dir, exist_ok=True)
@@ -262,6 +263,8 @@ def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_t
         summary["pr_curve"] = pr_path
     elif protocol == "coco":
         summary = score_coco(samples, results)
+    elif protocol == "coco_quad":
+        summary = quad_map.score_and_write(samples, results, output_dir, voc=dota_ap)
     else:
         raise ValueError(f"unknown protocol {protocol!r}")
     summary["images"] = len(samples)
@@ -318,9 +321,10 @@ def make_training_evaluator(config, val_records: str, protocol: str, model_dir: 
             for path in summary.get("pictures", [])[:4]:
                 image = tf.io.decode_png(tf.io.read_file(path))[None]
                 tf.summary.image(f"predictions/{os.path.basename(path)}", image)
-        keys = ("hmean", "precision", "recall") if protocol != "coco" else ("mAP", "mAP_50")
+        coco_like = protocol in ("coco", "coco_quad")
+        keys = ("mAP", "mAP_50") if coco_like else ("hmean", "precision", "recall")
         out = {k: float(summary[k]) for k in keys}
-        if protocol != "coco":
+        if not coco_like:
             out["best_sweep_hmean"] = float(summary["best"]["hmean"])
         return out
 
