@@ -319,7 +319,7 @@ def define_optimize_anchor_flags():
 
 def define_demo_flags():
     _define_once("string", "output_dir", "demo_out", "Everything the demo makes goes here.")
-    _define_once("integer", "num_train_images", 2000, "Synthetic training images (seed 1).")
+    _define_once("integer", "num_train_images", 1500, "Synthetic training images (seed 1).")
     _define_once("integer", "num_val_images", 100, "Synthetic validation images (seed 2): picks the score threshold.")
     _define_once("integer", "num_test_images", 200, "Held-out synthetic test images (seed 3): the reported numbers.")
     _define_once("integer", "num_steps", 1200, "Training steps (an upper bound: --train_minutes may stop training first).")
@@ -329,6 +329,6 @@ def define_demo_flags():
     _define_once("string", "sizes", "384", "Training sizes.")
     _define_once("integer", "batch_size", 8, "Training batch size.")
     _define_once("integer", "num_workers", 2, "Conversion workers.")
-    _define_once("string", "config", "configs/tiny_cpu.cfg", "Training flagfile.")
+    _define_once("string", "config", "configs/demo_cpu.cfg", "Training flagfile.")
     _define_once("bool", "optimize_anchors", True, "Fit anchors to the training data first.")
     _define_once("string", "real_images", "", "Optional ICDAR 2015 folder (images/ + gt/) to evaluate the demo model on too.")
