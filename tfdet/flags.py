@@ -144,13 +144,15 @@ def model_config_from_flags(f=None):
     from tfdet.modeling.config import ModelConfig
 
     f = f or FLAGS
-    return ModelConfig(
+    config = ModelConfig(
         backbone=f.backbone, norm=f.norm, width_multiplier=f.width_multiplier, fpn_channels=f.fpn_channels,
         fpn_from_c2=f.fpn_from_c2, head_convs=f.head_convs, head_channels=f.head_channels, head_norm=f.head_group_norm,
         head_kernel=tuple(int(v) for v in f.head_kernel.split(",")), num_classes=f.num_classes,
         loc_outputs=int(f.loc_outputs), classification_loss=f.classification_loss, backbone_weights=f.backbone_weights,
         input_normalization=f.input_normalization, separable_convs=f.separable_convs,
     )
+    config.check_input_normalization()
+    return config
 
 
 def define_train_flags():

@@ -1,6 +1,7 @@
 """Input normalisation bound to the backbone weights; frozen batch norm refused without weights."""
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -37,16 +38,23 @@ def test_auto_resolves_to_what_the_weights_expect(backbone, width, weights, expe
 
 @pytest.mark.parametrize("backbone,wrong,right", [("resnet50", "imagenet", "caffe"), ("mobilenetv2", "caffe", "tf"),
                                                   ("mobilenetv2", "imagenet", "tf")])
-def test_mismatch_with_imagenet_weights_is_refused(backbone, wrong, right):
+def test_mismatch_with_imagenet_weights_is_refused(backbone, wrong, right, tmp_path):
+    config = ModelConfig(backbone=backbone, backbone_weights="imagenet", input_normalization=wrong)
     with pytest.raises(ValueError, match=f"--input_normalization={right}"):
-        ModelConfig(backbone=backbone, backbone_weights="imagenet", input_normalization=wrong)
-    assert ModelConfig(backbone=backbone, backbone_weights="imagenet", input_normalization=right).input_normalization == right
+        config.check_input_normalization()
+    run_config = dataclasses.replace(_run_config("group_norm"), model=config)
+    with pytest.raises(ValueError, match=f"--input_normalization={right}"):
+        Trainer(run_config, str(tmp_path), "unused")._build()
+    ModelConfig(backbone=backbone, backbone_weights="imagenet", input_normalization=right).check_input_normalization()
+    # a run saved with the mismatch (before this check) still loads, with what it was trained on
+    assert ModelConfig.from_dict(config.to_dict()).input_normalization == wrong
 
 
 def test_explicit_choice_wins_for_weights_files():
     # a ResNet-50 backbone saved by a tfdet run trained with RGB mean/std
     config = ModelConfig(backbone="resnet50", backbone_weights="/w/run.weights.h5", input_normalization="imagenet")
     assert config.input_normalization == "imagenet"
+    config.check_input_normalization()
 
 
 def test_normalization_values():

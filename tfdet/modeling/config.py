@@ -33,18 +33,11 @@ def keras_weights_normalization(backbone: str, width_multiplier: float, weights:
 
 
 def resolve_normalization(backbone: str, width_multiplier: float, weights: str, requested: str) -> str:
-    """"auto" -> the normalisation the weights were trained with ("imagenet" without keras weights).
-    An explicit choice that contradicts keras.applications ImageNet weights is an error; with a
-    weights file the explicit choice wins (a tfdet backbone file has the normalisation of its run)."""
-    expected = keras_weights_normalization(backbone, width_multiplier, weights)
+    """"auto" -> the normalisation the weights were trained with ("imagenet" without keras weights)."""
     if requested == "auto":
-        return expected or "imagenet"
+        return keras_weights_normalization(backbone, width_multiplier, weights) or "imagenet"
     if requested not in NORMALIZATIONS:
         raise ValueError(f"unknown input normalization {requested!r}; choose from auto, {', '.join(NORMALIZATIONS)}")
-    if weights == "imagenet" and expected and requested != expected:
-        raise ValueError(f"--backbone_weights=imagenet loads keras.applications {KERAS_APPLICATIONS[backbone][0]} weights, "
-                         f"trained on {expected!r} inputs, but --input_normalization={requested}; "
-                         f"use --input_normalization={expected} or auto")
     return requested
 
 
@@ -86,6 +79,16 @@ class ModelConfig:
             check_mobilenet_width(self.width_multiplier)
         object.__setattr__(self, "input_normalization", resolve_normalization(
             self.backbone, self.width_multiplier, self.backbone_weights, self.input_normalization))
+
+    def check_input_normalization(self):
+        """A new run whose explicit normalisation contradicts keras.applications ImageNet weights is refused
+        (saved configs are not checked: a model is evaluated with the normalisation it was trained with).
+        With a weights file the explicit choice wins (a tfdet backbone file has the normalisation of its run)."""
+        expected = keras_weights_normalization(self.backbone, self.width_multiplier, self.backbone_weights)
+        if self.backbone_weights == "imagenet" and expected and self.input_normalization != expected:
+            raise ValueError(f"--backbone_weights=imagenet loads keras.applications {KERAS_APPLICATIONS[self.backbone][0]} "
+                             f"weights, trained on {expected!r} inputs, but --input_normalization={self.input_normalization}; "
+                             f"use --input_normalization={expected} or auto")
 
     def check_initialisation(self, resumed: bool):
         """Training from scratch with frozen batch norm would keep its initial statistics (mean 0,
