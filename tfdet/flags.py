@@ -133,21 +133,26 @@ def define_model_flags():
     _define_once("enum", "loc_outputs", "12", "12 = 4 box + 8 quad offsets; 8 = quad only.", enum_values=["8", "12"])
     _define_once("enum", "classification_loss", "focal", "focal (sigmoid) or ohem (softmax, 3:1).", enum_values=["focal", "ohem"])
     _define_once("string", "backbone_weights", "", "'imagenet' (keras.applications, needs internet) or a weights file.")
-    _define_once("enum", "input_normalization", "imagenet", "imagenet (RGB mean/std) or caffe (keras ResNet weights).",
-                 enum_values=["imagenet", "caffe"])
+    _define_once("enum", "input_normalization", "auto",
+                 "auto (what --backbone_weights expect: caffe for keras ResNet, tf for keras MobileNetV2, else imagenet), "
+                 "imagenet (RGB mean/std), caffe (BGR minus mean) or tf ([-1, 1]).",
+                 enum_values=["auto", "imagenet", "caffe", "tf"])
+    _define_once("bool", "separable_convs", False, "Depthwise-separable FPN and head convolutions (SSDLite-style).")
 
 
 def model_config_from_flags(f=None):
     from tfdet.modeling.config import ModelConfig
 
     f = f or FLAGS
-    return ModelConfig(
+    config = ModelConfig(
         backbone=f.backbone, norm=f.norm, width_multiplier=f.width_multiplier, fpn_channels=f.fpn_channels,
         fpn_from_c2=f.fpn_from_c2, head_convs=f.head_convs, head_channels=f.head_channels, head_norm=f.head_group_norm,
         head_kernel=tuple(int(v) for v in f.head_kernel.split(",")), num_classes=f.num_classes,
         loc_outputs=int(f.loc_outputs), classification_loss=f.classification_loss, backbone_weights=f.backbone_weights,
-        input_normalization=f.input_normalization,
+        input_normalization=f.input_normalization, separable_convs=f.separable_convs,
     )
+    config.check_input_normalization()
+    return config
 
 
 def define_precision_flag():
@@ -296,6 +301,13 @@ def define_export_flags():
     _define_once("string", "model_dir", None, "Run folder (or checkpoint) to export.")
     _define_once("string", "export_dir", None, "export/<name>: versions are written below it.")
     _define_once("integer", "version", 0, "Version number (0: next free).")
+    _define_once("enum", "format", "saved_model", "saved_model (TF Serving) or tflite (model.tflite + detector.json).",
+                 enum_values=["saved_model", "tflite"])
+    _define_once("enum", "tflite_quantization", "float32", "TFLite: float32, float16, dynamic_int8 or int8 (needs "
+                 "--representative_records).", enum_values=["float32", "float16", "dynamic_int8", "int8"])
+    _define_once("string", "tflite_input_size", "", "TFLite input WIDTHxHEIGHT, e.g. 1280x736 (default: --size square).")
+    _define_once("string", "representative_records", None, "TFLite int8: record glob of calibration images.")
+    _define_once("integer", "num_representative", 100, "TFLite int8: calibration images.")
 
 
 def define_predict_flags():

@@ -11,8 +11,9 @@ import os
 import keras
 from keras import layers
 
-from tfdet.modeling.config import ModelConfig
+from tfdet.modeling.config import KERAS_APPLICATIONS, ModelConfig, keras_weights_normalization
 from tfdet.modeling.layers import norm_layer, squeeze_excite
+from tfdet.modeling.mobilenet import IMAGENET_WIDTHS, build_mobilenet_v2
 
 SPECS = {
     # name: (block type, blocks per stage, base widths)
@@ -24,7 +25,6 @@ SPECS = {
     "se_resnet50": ("bottleneck", (3, 4, 6, 3), (64, 128, 256, 512)),
     "se_resnet101": ("bottleneck", (3, 4, 23, 3), (64, 128, 256, 512)),
 }
-KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101"}
 
 
 class WeightsError(ValueError):
@@ -75,6 +75,8 @@ def _bottleneck_block(x, filters, stride, norm, se, name):
 
 def build_backbone(config: ModelConfig) -> keras.Model:
     """Model: image (already normalised) -> [C2, C3, C4, C5]."""
+    if config.backbone == "mobilenetv2":
+        return build_mobilenet_v2(config.width_multiplier, config.norm)
     block_type, blocks, widths = SPECS[config.backbone]
     widths = [max(8, int(round(w * config.width_multiplier))) for w in widths]
     se = config.backbone.startswith("se_")
@@ -96,30 +98,43 @@ def build_backbone(config: ModelConfig) -> keras.Model:
     return keras.Model(inputs, features, name=f"{config.backbone}_backbone")
 
 
+def keras_reference(config: ModelConfig, source: str):
+    """keras.applications model holding `source` weights ("imagenet" or a file), or None when the
+    backbone has no keras.applications counterpart or the file is not a keras.applications file."""
+    if keras_weights_normalization(config.backbone, config.width_multiplier, source) is None:
+        if source == "imagenet":
+            raise WeightsError(f"no ImageNet weights are published for {config.backbone} at width "
+                               f"{config.width_multiplier}; give a weights file path")
+        return None
+    name = KERAS_APPLICATIONS[config.backbone][0]
+    kwargs = {}
+    if config.backbone == "mobilenetv2":
+        if source == "imagenet" and config.width_multiplier not in IMAGENET_WIDTHS:
+            raise WeightsError(f"keras.applications has MobileNetV2 ImageNet weights for widths {IMAGENET_WIDTHS} only, "
+                               f"not {config.width_multiplier}")
+        kwargs["alpha"] = config.width_multiplier
+    try:
+        return getattr(keras.applications, name)(include_top=False, weights=source, input_shape=(None, None, 3), **kwargs)
+    except Exception as exc:
+        if source == "imagenet":
+            raise WeightsError(f"cannot download ImageNet weights for {config.backbone}: {exc}") from exc
+        return None  # maybe a tfdet backbone file
+
+
 def load_backbone_weights(backbone: keras.Model, config: ModelConfig):
     """Load ImageNet weights ("imagenet": keras.applications, needs internet once) or a weights file.
 
-    A weights file may be a keras.applications ResNet file (`*.h5` / `*.weights.h5`)
-    or one saved from a tfdet backbone (`backbone.save_weights`). Weights are
-    matched by layer name; a file that leaves any convolution unmatched, or whose
-    shapes differ, is an error.
+    A weights file may be a keras.applications file (`*.h5` / `*.weights.h5` of ResNet50/101 or
+    MobileNetV2 without top) or one saved from a tfdet backbone (`backbone.save_weights`).
+    Weights are matched by layer name (tfdet layers carry the keras.applications names); a file
+    that leaves any convolution unmatched, or whose shapes differ, is an error.
     """
     source = config.backbone_weights
     if not source:
         return
     if source != "imagenet" and not os.path.isfile(source):
         raise WeightsError(f"backbone weights file not found: {source}")
-    reference = None
-    if config.backbone in KERAS_APPLICATIONS and config.width_multiplier == 1.0:
-        app = getattr(keras.applications, KERAS_APPLICATIONS[config.backbone])
-        try:
-            reference = app(include_top=False, weights=source, input_shape=(None, None, 3))
-        except Exception as exc:
-            if source == "imagenet":
-                raise WeightsError(f"cannot download ImageNet weights for {config.backbone}: {exc}") from exc
-            reference = None  # maybe a tfdet backbone file: try below
-    elif source == "imagenet":
-        raise WeightsError(f"no ImageNet weights are published for {config.backbone}; give a weights file path")
+    reference = keras_reference(config, source)
     if reference is None:
         clone = build_backbone(config)
         try:
@@ -134,13 +149,13 @@ def load_backbone_weights(backbone: keras.Model, config: ModelConfig):
             continue
         ref = ref_layers.get(layer.name)
         if ref is None or len(ref.weights) != len(layer.weights):
-            missing.append(layer.name)
+            missing.append(layer)
             continue
         values = ref.get_weights()
         for w, v in zip(layer.weights, values):
             if tuple(w.shape) != tuple(v.shape):
                 raise WeightsError(f"{source}: layer {layer.name} has shape {tuple(v.shape)}, expected {tuple(w.shape)}")
         layer.set_weights(values)
-    convs = [m for m in missing if m.endswith("_conv")]
+    convs = [layer.name for layer in missing if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D))]
     if convs:
         raise WeightsError(f"{source} has no weights for {len(convs)} layers of {config.backbone}, e.g. {convs[:3]}")

@@ -5,8 +5,40 @@ from __future__ import annotations
 import dataclasses
 import json
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "se_resnet50", "se_resnet101", "tiny")
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "se_resnet50", "se_resnet101", "tiny", "mobilenetv2")
 NORMS = ("frozen_bn", "group_norm", "sync_bn", "batch_norm")
+# What the network's first layer is fed (0-255 RGB in): imagenet = RGB (x - mean) / std,
+# caffe = BGR x - mean (keras.applications ResNet weights), tf = x / 127.5 - 1 (keras MobileNetV2 weights).
+NORMALIZATIONS = ("imagenet", "caffe", "tf")
+# backbone -> (keras.applications class, the input normalisation its ImageNet weights were trained with)
+KERAS_APPLICATIONS = {"resnet50": ("ResNet50", "caffe"), "resnet101": ("ResNet101", "caffe"),
+                      "mobilenetv2": ("MobileNetV2", "tf")}
+MOBILENETV2_WIDTHS = (0.35, 1.4)  # range of the width multiplier (alpha)
+
+
+def check_mobilenet_width(alpha: float):
+    low, high = MOBILENETV2_WIDTHS
+    if not low <= alpha <= high:
+        raise ValueError(f"mobilenetv2 width multiplier must be within {low}-{high}, got {alpha}")
+
+
+def keras_weights_normalization(backbone: str, width_multiplier: float, weights: str) -> str | None:
+    """The input normalisation that `weights` expect when they are keras.applications weights
+    ("imagenet", or a file for a backbone keras.applications has), else None."""
+    if not weights or backbone not in KERAS_APPLICATIONS:
+        return None
+    if backbone != "mobilenetv2" and width_multiplier != 1.0:
+        return None  # keras.applications has no narrow ResNets: the file can only be a tfdet backbone
+    return KERAS_APPLICATIONS[backbone][1]
+
+
+def resolve_normalization(backbone: str, width_multiplier: float, weights: str, requested: str) -> str:
+    """"auto" -> the normalisation the weights were trained with ("imagenet" without keras weights)."""
+    if requested == "auto":
+        return keras_weights_normalization(backbone, width_multiplier, weights) or "imagenet"
+    if requested not in NORMALIZATIONS:
+        raise ValueError(f"unknown input normalization {requested!r}; choose from auto, {', '.join(NORMALIZATIONS)}")
+    return requested
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +57,9 @@ class ModelConfig:
     classification_loss: str = "focal"  # or "ohem" (softmax, background class)
     prior_probability: float = 0.01
     backbone_weights: str = ""  # "", "imagenet", or a weights file path
-    input_normalization: str = "imagenet"  # "imagenet" (RGB mean/std) or "caffe" (keras ResNet weights)
+    # "auto" resolves, when the config is made, to what the backbone weights expect (NORMALIZATIONS)
+    input_normalization: str = "auto"
+    separable_convs: bool = False  # SSDLite-style depthwise-separable FPN and head convolutions
 
     def __post_init__(self):
         object.__setattr__(self, "head_kernel", tuple(int(v) for v in self.head_kernel))
@@ -41,6 +75,29 @@ class ModelConfig:
             raise ValueError("num_classes must be at least 1")
         if len(self.head_kernel) != 2 or min(self.head_kernel) < 1:
             raise ValueError("head_kernel must be two positive ints")
+        if self.backbone == "mobilenetv2":
+            check_mobilenet_width(self.width_multiplier)
+        object.__setattr__(self, "input_normalization", resolve_normalization(
+            self.backbone, self.width_multiplier, self.backbone_weights, self.input_normalization))
+
+    def check_input_normalization(self):
+        """A new run whose explicit normalisation contradicts keras.applications ImageNet weights is refused
+        (saved configs are not checked: a model is evaluated with the normalisation it was trained with).
+        With a weights file the explicit choice wins (a tfdet backbone file has the normalisation of its run)."""
+        expected = keras_weights_normalization(self.backbone, self.width_multiplier, self.backbone_weights)
+        if self.backbone_weights == "imagenet" and expected and self.input_normalization != expected:
+            raise ValueError(f"--backbone_weights=imagenet loads keras.applications {KERAS_APPLICATIONS[self.backbone][0]} "
+                             f"weights, trained on {expected!r} inputs, but --input_normalization={self.input_normalization}; "
+                             f"use --input_normalization={expected} or auto")
+
+    def check_initialisation(self, resumed: bool):
+        """Training from scratch with frozen batch norm would keep its initial statistics (mean 0,
+        variance 1, scale 1, offset 0): such layers normalise nothing. Refuse it."""
+        if self.norm == "frozen_bn" and not self.backbone_weights and not resumed:
+            raise ValueError("--norm=frozen_bn keeps the backbone's batch-norm statistics fixed, but without "
+                             "--backbone_weights or --resume they are the initial ones (mean 0, variance 1), so "
+                             "those layers normalise nothing; give --backbone_weights=imagenet (or a weights file) "
+                             "or --resume, or train them: --norm=group_norm, batch_norm or sync_bn")
 
     @property
     def num_logits(self) -> int:

@@ -22,7 +22,7 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 class InputNormalization(layers.Layer):
-    """0-255 RGB float -> the backbone's expected input."""
+    """0-255 RGB float -> the backbone's expected input (ModelConfig NORMALIZATIONS)."""
 
     def __init__(self, mode: str = "imagenet", **kwargs):
         super().__init__(**kwargs)
@@ -33,12 +33,25 @@ class InputNormalization(layers.Layer):
         if self.mode == "caffe":
             bgr = images[..., ::-1]
             return bgr - ops.convert_to_tensor(CAFFE_MEAN_BGR, self.compute_dtype)
+        if self.mode == "tf":
+            return images / 127.5 - 1.0
         mean = ops.convert_to_tensor(IMAGENET_MEAN_RGB, self.compute_dtype)
         std = ops.convert_to_tensor(IMAGENET_STD_RGB, self.compute_dtype)
         return (images - mean) / std
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+def conv(config: ModelConfig, filters: int, kernel, name: str, strides: int = 1, **initializers):
+    """A "same" convolution, depthwise-separable (SSDLite-style) with config.separable_convs.
+    When separable, `kernel_initializer` initialises the pointwise kernel (the depthwise one keeps
+    Glorot: two 0.01-scale kernels in a row would start the tower at 1e-4 of its input)."""
+    if not config.separable_convs:
+        return layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name, **initializers)
+    init = initializers.pop("kernel_initializer", "glorot_uniform")
+    return layers.SeparableConv2D(filters, kernel, strides=strides, padding="same", name=name,
+                                  pointwise_initializer=init, **initializers)
 
 
 def build_fpn(features, config: ModelConfig, anchor_config: AnchorConfig):
@@ -53,19 +66,19 @@ def build_fpn(features, config: ModelConfig, anchor_config: AnchorConfig):
     for lvl in range(4, first - 1, -1):
         up = layers.UpSampling2D(2, interpolation="nearest", name=f"fpn_up_p{lvl + 1}")(merged[lvl + 1])
         merged[lvl] = layers.Add(name=f"fpn_merge_p{lvl}")([lateral[lvl], up])
-    pyramid = {lvl: layers.Conv2D(ch, 3, padding="same", name=f"fpn_p{lvl}")(merged[lvl]) for lvl in range(first, 6)}
+    pyramid = {lvl: conv(config, ch, 3, f"fpn_p{lvl}")(merged[lvl]) for lvl in range(first, 6)}
     if anchor_config.max_level >= 6:
-        pyramid[6] = layers.Conv2D(ch, 3, strides=2, padding="same", name="fpn_p6")(c[5])
+        pyramid[6] = conv(config, ch, 3, "fpn_p6", strides=2)(c[5])
     if anchor_config.max_level >= 7:
-        pyramid[7] = layers.Conv2D(ch, 3, strides=2, padding="same", name="fpn_p7")(layers.Activation("relu", name="fpn_p6_relu")(pyramid[6]))
+        pyramid[7] = conv(config, ch, 3, "fpn_p7", strides=2)(layers.Activation("relu", name="fpn_p6_relu")(pyramid[6]))
     return {lvl: pyramid[lvl] for lvl in anchor_config.levels}
 
 
 def _head_tower(name, config: ModelConfig):
     tower = []
     for i in range(config.head_convs):
-        tower.append(layers.Conv2D(config.head_channels, 3, padding="same", name=f"{name}_conv{i}",
-                                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.01)))
+        tower.append(conv(config, config.head_channels, 3, f"{name}_conv{i}",
+                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.01)))
         if config.head_norm:
             tower.append(layers.GroupNormalization(groups=group_count(config.head_channels), name=f"{name}_gn{i}"))
         tower.append(layers.Activation("relu", name=f"{name}_relu{i}"))
@@ -85,10 +98,10 @@ def build_model(config: ModelConfig, anchor_config: AnchorConfig) -> keras.Model
         bias = keras.initializers.Constant(-math.log((1 - config.prior_probability) / config.prior_probability))
     else:
         bias = "zeros"
-    cls_out = layers.Conv2D(k * config.num_logits, config.head_kernel, padding="same", name="cls_logits_conv",
-                            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), bias_initializer=bias)
-    box_out = layers.Conv2D(k * config.loc_outputs, config.head_kernel, padding="same", name="box_regression_conv",
-                            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
+    cls_out = conv(config, k * config.num_logits, config.head_kernel, "cls_logits_conv",
+                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), bias_initializer=bias)
+    box_out = conv(config, k * config.loc_outputs, config.head_kernel, "box_regression_conv",
+                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
     cls_all, box_all = [], []
     for lvl, feature in pyramid.items():
         c, b = feature, feature

@@ -43,13 +43,9 @@ def next_version(base: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model_path: str, export_dir: str, version: int | None = None, post: PostprocessConfig | None = None,
-                       size: int | None = None, extra: dict | None = None) -> str:
-    """Write export_dir/<version>/ atomically (a temporary folder renamed when complete)."""
-    model, config, ckpt = load_trained_model(model_path)
-    post = post or PostprocessConfig(classification_loss=config.model.classification_loss)
-    post = dataclasses.replace(post, classification_loss=config.model.classification_loss)
-    module = make_module(model, config, post, size)
+def staging_folder(export_dir: str, version: int | None) -> tuple[str, str]:
+    """-> (export_dir/<version> (the next free one by default), an empty temporary folder beside it
+    to write into and rename when complete). An existing version is an error."""
     version = version or next_version(export_dir)
     final = os.path.join(export_dir, str(version))
     if os.path.exists(final):
@@ -57,6 +53,17 @@ def export_saved_model(model_path: str, export_dir: str, version: int | None = N
     tmp = os.path.join(export_dir, f".tmp-{version}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(export_dir, exist_ok=True)
+    return final, tmp
+
+
+def export_saved_model(model_path: str, export_dir: str, version: int | None = None, post: PostprocessConfig | None = None,
+                       size: int | None = None, extra: dict | None = None) -> str:
+    """Write export_dir/<version>/ atomically (a temporary folder renamed when complete)."""
+    model, config, ckpt = load_trained_model(model_path)
+    post = post or PostprocessConfig(classification_loss=config.model.classification_loss)
+    post = dataclasses.replace(post, classification_loss=config.model.classification_loss)
+    module = make_module(model, config, post, size)
+    final, tmp = staging_folder(export_dir, version)
     signatures = {
         keys.SIGNATURE_ENCODED: module.serve_encoded,
         keys.SIGNATURE_IMAGE_TENSOR: module.serve_image_tensor,

@@ -76,6 +76,8 @@ class Trainer:
         keras.utils.set_random_seed(cfg.input.seed)  # same initial weights for the same seed
         if cfg.global_batch_size % self.num_replicas:
             raise ValueError(f"global batch {cfg.global_batch_size} is not divisible by {self.num_replicas} replicas")
+        cfg.model.check_input_normalization()
+        cfg.model.check_initialisation(resumed=bool(self.resume) or tf.train.latest_checkpoint(self.model_dir) is not None)
         with self.strategy.scope():
             self.model = build_model(cfg.model, cfg.anchors)
             self.optimizer, self.schedule = schedule_lib.make_optimizer(cfg.optim, cfg.num_steps, cfg.scaled_learning_rate)
