@@ -17,6 +17,7 @@ NEEDS = {
     "synthtext": ("annotations",),
     "tfod": ("annotations",),
     "synthetic": (),
+    "msra_td500": ("image_dir",),
 }
 
 
@@ -33,6 +34,9 @@ def run(FLAGS) -> int:
             split=FLAGS.split,
             num_images=FLAGS.num_images,
             seed=FLAGS.seed,
+            backgrounds=FLAGS.backgrounds,
+            split_part=FLAGS.split_part,
+            val_fraction=FLAGS.val_fraction,
         )
         start = time.time()
         summary = writer.convert(
