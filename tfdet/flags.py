@@ -164,6 +164,8 @@ def define_train_flags():
     _define_once("integer", "checkpoint_every", 500, "Checkpoint interval in steps.")
     _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")
     _define_once("integer", "eval_every", 0, "Evaluation interval in steps (0: at the end only).")
+    _define_once("integer", "early_stopping_patience", 0,
+                 "Stop when this many evaluations in a row (every --eval_every steps) bring no better score (0: never).")
     _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
     _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol.", enum_values=["icdar2015", "icdar2013", "coco"])
     _define_once("string", "sizes", "512", "Training sizes: '768', '608,768' or '608-960:32' (one per batch).")

@@ -171,19 +171,28 @@ def analyse(image: np.ndarray) -> SceneAnalysis:
 
 
 def background_text_quads(image: np.ndarray, max_components: int = 3000) -> list[np.ndarray]:
-    """Likely text already in the photograph: rows of >= 3 MSER blobs of similar height, as quads."""
+    """Likely text already in the photograph: rows of >= 3 stroke blobs of similar height, as quads.
+
+    Blobs are the connected components of a local (adaptive) threshold, dark-on-light and
+    light-on-dark, kept when character-sized and -shaped; blobs of similar height side by side
+    in a row are chained, and a chain of three or more is a text candidate.
+    """
     import cv2
 
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     height, width = gray.shape
-    mser = cv2.MSER_create(5, 15, max(60, height * width // 80))
-    _regions, boxes = mser.detectRegions(gray)
-    if len(boxes) == 0:
+    found = []
+    for polarity, offset in ((cv2.THRESH_BINARY_INV, 12), (cv2.THRESH_BINARY, -12)):
+        binary = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, polarity, 31, offset)
+        _count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        found.append(stats[1:])
+    stats = np.concatenate(found).astype(np.float32)[:max_components]
+    if len(stats) == 0:
         return []
-    boxes = np.asarray(boxes, dtype=np.float32)[:max_components]  # x, y, w, h
+    boxes, area = stats[:, :4], stats[:, 4]
+    fill = area / np.maximum(boxes[:, 2] * boxes[:, 3], 1)
     w, h = boxes[:, 2], boxes[:, 3]
-    keep = (h >= 6) & (h <= height / 4) & (w / h > 0.1) & (w / h < 2.0)
-    boxes = boxes[keep]
+    boxes = boxes[(fill > 0.15) & (fill < 0.95) & (h >= 6) & (h <= height / 4) & (w / h > 0.1) & (w / h < 2.0)]
     if len(boxes) < 3:
         return []
     cx, cy, bh = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2, boxes[:, 3]
@@ -191,7 +200,7 @@ def background_text_quads(image: np.ndarray, max_components: int = 3000) -> list
     mean_h = (bh[:, None] + bh[None, :]) / 2
     gap = np.abs(cx[:, None] - cx[None, :]) - (boxes[:, 2][:, None] + boxes[:, 2][None, :]) / 2
     same_row = np.abs(cy[:, None] - cy[None, :]) < 0.35 * mean_h
-    distinct = np.abs(cx[:, None] - cx[None, :]) > 0.3 * mean_h  # nested MSER levels of one blob are not neighbours
+    distinct = np.abs(cx[:, None] - cx[None, :]) > 0.3 * mean_h  # a blob and the hole inside it are not neighbours
     linked = (ratio < 1.4) & same_row & distinct & (gap < 0.8 * mean_h) & (gap > -0.2 * mean_h)
     parent = np.arange(len(boxes))
 
@@ -260,23 +269,24 @@ def layout_block(rng: np.random.Generator, config: SceneTextConfig, font_size: i
     canvas_w = int(np.ceil(block_w + 2 * pad))
     canvas_h = int(np.ceil(line_step * (len(lines) - 1) + font_size * 1.3 + 2 * pad))
     ink = Image.new("L", (canvas_w, canvas_h), 0)
-    ids = Image.new("L", (canvas_w, canvas_h), 0)
-    draw_ink, draw_ids = ImageDraw.Draw(ink), ImageDraw.Draw(ids)
+    draw_ink = ImageDraw.Draw(ink)
     quads, texts = [], []
     for row, (words, width) in enumerate(zip(lines, widths)):
         x = pad + (0.0 if align == "left" else (block_w - width) / 2)
         y = pad + row * line_step
         for text, (left, top, right, bottom) in words:
-            origin = (x - left, y)
-            draw_ink.text(origin, text, font=font, fill=255)
-            draw_ids.text(origin, text, font=font, fill=len(texts) + 1)
+            draw_ink.text((x - left, y), text, font=font, fill=255)
             x0, y0, x1, y1 = x, y + top, x + (right - left), y + bottom
             quads.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64))
             texts.append(text)
             x = x1 + space
     ink_array = np.asarray(ink, dtype=np.float32) / 255.0
-    id_array = np.asarray(ids, dtype=np.uint8).copy()
-    id_array[ink_array == 0] = 0
+    id_array = np.zeros(ink_array.shape, np.uint8)
+    for number, quad in enumerate(quads, start=1):  # ink inside a word's box belongs to it (boxes do not overlap)
+        x0, y0 = np.floor(quad[0]).astype(int)
+        x1, y1 = np.ceil(quad[2]).astype(int) + 1
+        window = id_array[y0:y1, x0:x1]
+        window[ink_array[y0:y1, x0:x1] > 0] = number
     if bend:
         center = canvas_w / 2.0
 
@@ -461,7 +471,7 @@ def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: Scen
         for local, (quad, text) in enumerate(zip(block.quads, block.texts)):
             image_quad = geometry.order_quad(warp_points(matrix, quad))
             edges = np.linalg.norm(image_quad - np.roll(image_quad, -1, axis=0), axis=1)
-            dont_care = edges.min() < config.dont_care_height
+            dont_care = min(edges[1], edges[3]) < config.dont_care_height  # the sides across the text: its height
             objects.append((image_quad, keys.DONT_CARE_TEXT if dont_care else text, bool(dont_care)))
             word_ids[ids == local + 1] = len(objects)
             painted.append(len(objects) - 1)
