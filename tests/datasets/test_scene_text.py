@@ -102,7 +102,7 @@ def test_word_quads_on_the_image_and_cover_their_pixels(background_dir):
 def test_background_text_is_found_and_plain_scenes_have_none():
     plain = gradient_scene()
     assert scene_text.background_text_quads(plain) == []
-    sign = np.full((200, 400, 3), 230, np.uint8)
+    sign = np.full((240, 400, 3), 230, np.uint8)
     cv2.putText(sign, "OPEN DAILY", (40, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (10, 10, 10), 3)
     quads = scene_text.background_text_quads(sign)
     assert quads

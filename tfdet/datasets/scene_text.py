@@ -173,6 +173,8 @@ def analyse(image: np.ndarray) -> SceneAnalysis:
 def background_text_quads(image: np.ndarray, max_components: int = 3000) -> list[np.ndarray]:
     """Likely text already in the photograph: rows of >= 3 stroke blobs of similar height, as quads.
 
+    Blobs at most a sixth of the image high; a row at least 1.5 times wider than high.
+
     Blobs are the connected components of a local (adaptive) threshold, dark-on-light and
     light-on-dark, kept when character-sized and -shaped; blobs of similar height side by side
     in a row are chained, and a chain of three or more is a text candidate.
@@ -192,7 +194,7 @@ def background_text_quads(image: np.ndarray, max_components: int = 3000) -> list
     boxes, area = stats[:, :4], stats[:, 4]
     fill = area / np.maximum(boxes[:, 2] * boxes[:, 3], 1)
     w, h = boxes[:, 2], boxes[:, 3]
-    boxes = boxes[(fill > 0.15) & (fill < 0.95) & (h >= 6) & (h <= height / 4) & (w / h > 0.1) & (w / h < 2.0)]
+    boxes = boxes[(fill > 0.15) & (fill < 0.95) & (h >= 6) & (h <= height / 6) & (w / h > 0.1) & (w / h < 2.0)]
     if len(boxes) < 3:
         return []
     cx, cy, bh = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2, boxes[:, 3]
@@ -221,6 +223,8 @@ def background_text_quads(image: np.ndarray, max_components: int = 3000) -> list
             continue
         x0, y0 = members[:, 0].min(), members[:, 1].min()
         x1, y1 = (members[:, 0] + members[:, 2]).max(), (members[:, 1] + members[:, 3]).max()
+        if x1 - x0 < 1.5 * (y1 - y0):  # a row of characters is wider than high
+            continue
         quads.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64))
     return quads
 
