@@ -32,6 +32,10 @@ def define_conversion_flags():
     _define_once("string", "annotations", None, "gt folder or zip, gt.mat / .h5, COCO json, or a record glob (tfod).")
     _define_once("integer", "num_images", 100, "synthetic: number of images.")
     _define_once("integer", "seed", 0, "synthetic: dataset seed.")
+    _define_once("string", "backgrounds", "", "synthetic: folder or glob of photographs to paint words on (default: procedural).")
+    _define_once("enum", "split_part", "all", "msra_td500: all, or the train / val part of the hash split.",
+                 enum_values=["all", "train", "val"])
+    _define_once("float", "val_fraction", 0.2, "msra_td500: share of images in the val part (by a hash of the file name).")
     _define_once("bool", "progress", True, "Show progress bars.")
 
 
@@ -173,6 +177,8 @@ def define_train_flags():
     _define_once("integer", "checkpoint_every", 500, "Checkpoint interval in steps.")
     _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")
     _define_once("integer", "eval_every", 0, "Evaluation interval in steps (0: at the end only).")
+    _define_once("integer", "early_stopping_patience", 0,
+                 "Stop when this many evaluations in a row (every --eval_every steps) bring no better score (0: never).")
     _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
     _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol (coco_quad: COCO-style AP on quads).",
                  enum_values=["icdar2015", "icdar2013", "coco", "coco_quad"])

@@ -18,6 +18,7 @@ NEEDS = {
     "tfod": ("annotations",),
     "synthetic": (),
     "digits": (),
+    "msra_td500": ("image_dir",),
 }
 
 
@@ -34,6 +35,9 @@ def run(FLAGS) -> int:
             split=FLAGS.split,
             num_images=FLAGS.num_images,
             seed=FLAGS.seed,
+            backgrounds=FLAGS.backgrounds,
+            split_part=FLAGS.split_part,
+            val_fraction=FLAGS.val_fraction,
         )
         start = time.time()
         summary = writer.convert(

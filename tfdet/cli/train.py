@@ -27,7 +27,7 @@ def run(FLAGS) -> int:
 
         evaluator = make_training_evaluator(config, FLAGS.val_records, FLAGS.eval_protocol, FLAGS.model_dir)
     trainer = Trainer(config, FLAGS.model_dir, FLAGS.train_records, FLAGS.val_records, FLAGS.resume,
-                      progress=FLAGS.progress, evaluator=evaluator)
+                      progress=FLAGS.progress, evaluator=evaluator, early_stopping_patience=FLAGS.early_stopping_patience)
     try:
         tfdet_flags.write_flags_file(os.path.join(FLAGS.model_dir, "flags.cfg"))
         summary = trainer.run()

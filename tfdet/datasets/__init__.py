@@ -5,7 +5,7 @@
 
 from tfdet.datasets.base import Problem, Sample  # noqa: F401
 
-READER_NAMES = ("synthtext", "icdar2013", "icdar2015", "mlt", "coco", "tfod", "synthetic", "digits")
+READER_NAMES = ("synthtext", "icdar2013", "icdar2015", "mlt", "coco", "tfod", "synthetic", "digits", "msra_td500")
 
 
 def get_reader(name: str, **kwargs):
@@ -26,6 +26,8 @@ def get_reader(name: str, **kwargs):
         from tfdet.datasets.synthetic import SyntheticReader as cls
     elif name == "digits":
         from tfdet.datasets.digits import DigitsReader as cls
+    elif name == "msra_td500":
+        from tfdet.datasets.msra_td500 import MsraTd500Reader as cls
     else:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(READER_NAMES)}")
     return cls(**kwargs)

@@ -13,13 +13,12 @@ illegible text. Output: Samples (records) or ICDAR 2015 files.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import glob
 import os
 
 import numpy as np
 
 from tfdet import geometry, keys
+from tfdet.datasets import fonts as font_lib
 from tfdet.datasets.base import ObjectAnnotation, Sample, build_samples_objects, encode_rgb
 
 WORDS = (
@@ -62,28 +61,6 @@ class SyntheticConfig:
     max_angle: float = 30.0
     perspective: float = 0.12
     jpeg_quality_range: tuple = (70, 95)
-
-
-@functools.lru_cache(maxsize=None)
-def font_files() -> tuple[str, ...]:
-    """TrueType fonts shipped with matplotlib (always installed with tfdet)."""
-    try:
-        import matplotlib
-
-        folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
-    except Exception:
-        return ()
-    names = sorted(glob.glob(os.path.join(folder, "DejaVu*.ttf")) + glob.glob(os.path.join(folder, "STIX*.ttf")))
-    return tuple(n for n in names if "Display" not in n and "Sym" not in n and "NonUni" not in n)
-
-
-@functools.lru_cache(maxsize=512)
-def _font(path: str, size: int):
-    from PIL import ImageFont
-
-    if path:
-        return ImageFont.truetype(path, size=size)
-    return ImageFont.load_default(size=size)
 
 
 def random_word(rng: np.random.Generator) -> str:
@@ -176,10 +153,10 @@ def render_word(rng, image, occupied, config: SyntheticConfig):
 
     height, width = image.shape[:2]
     text = random_word(rng)
-    fonts = font_files()
+    fonts = font_lib.bundled_fonts()
     font_path = fonts[int(rng.integers(len(fonts)))] if fonts else ""
     target_h = float(np.exp(rng.uniform(np.log(config.min_text_height), np.log(config.max_text_height))))
-    font = _font(font_path, 48)
+    font = font_lib.load_font(font_path, 48)
     left, top, right, bottom = font.getbbox(text)
     ink_w, ink_h = right - left, bottom - top
     if ink_w <= 0 or ink_h <= 0:
@@ -272,27 +249,47 @@ def render_image(seed: int, index: int, config: SyntheticConfig | None = None):
 
 
 class SyntheticReader:
-    """`items()` are image indices; `load(i)` renders image i of dataset `seed`."""
+    """`items()` are image indices; `load(i)` renders image i of dataset `seed`.
+
+    With `backgrounds` (a folder or glob of photographs) words are painted on those scenes
+    (`tfdet.datasets.scene_text`); unusable background files are reported with image 0.
+    """
 
     dataset_name = "synthetic"
 
-    def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: SyntheticConfig | None = None, **_):
+    def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: SyntheticConfig | None = None,
+                 backgrounds: str = "", scene_config=None, **_):
         if num_images <= 0:
             raise ValueError("--num_images must be positive")
         self.num_images = int(num_images)
         self.seed = int(seed)
         self.split = split
         self.config = config or SyntheticConfig()
+        self.backgrounds = None
+        if backgrounds:
+            from tfdet.datasets import scene_text
+
+            self.scene_config = scene_config or scene_text.SceneTextConfig()
+            self.backgrounds = scene_text.BackgroundSet(backgrounds, self.scene_config)
 
     def items(self):
         return list(range(self.num_images))
 
+    def render(self, index: int):
+        """(RGB image, [(quad, text, dont_care)], jpeg quality) of image `index`."""
+        if self.backgrounds is None:
+            return render_image(self.seed, index, self.config)
+        from tfdet.datasets import scene_text
+
+        image, objects, quality, _word_ids, _path = scene_text.render_scene(self.seed, index, self.backgrounds, self.scene_config)
+        return image, objects, quality
+
     def load(self, index: int):
-        image, objects, quality = render_image(self.seed, index, self.config)
+        image, objects, quality = self.render(index)
         data = encode_rgb(image, "jpeg", quality)
         name = f"img_{index + 1}.jpg"
         annotations = [ObjectAnnotation(quad=q, text=t, difficult=d) for q, t, d in objects]
-        problems: list = []
+        problems: list = list(self.backgrounds.problems) if self.backgrounds is not None and index == 0 else []
         sample = build_samples_objects(name, data, name, f"synthetic/{self.seed}/{self.split}/{name}", annotations, problems)
         return sample, problems
 

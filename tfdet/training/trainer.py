@@ -55,7 +55,8 @@ def reinitialize_output_layers(model):
 
 class Trainer:
     def __init__(self, config: RunConfig, model_dir: str, train_records: str, val_records: str | None = None,
-                 resume: str | None = None, log=print, progress: bool = True, evaluator=None):
+                 resume: str | None = None, log=print, progress: bool = True, evaluator=None,
+                 early_stopping_patience: int = 0):
         self.config = config
         self.model_dir = model_dir
         self.train_records = train_records
@@ -64,6 +65,7 @@ class Trainer:
         self.log = log
         self.progress = progress
         self.evaluator = evaluator  # callable(model, step) -> dict with "hmean" or "mAP"
+        self.early_stopping_patience = early_stopping_patience  # evaluations without a new best; 0 = never stop
         self._stop_signal = None
 
     # -- set-up -------------------------------------------------------------------------
@@ -200,6 +202,7 @@ class Trainer:
         t_window, images_window = time.time(), 0
         best = {"metric": None, "step": None}
         first, last = {}, {}
+        evals_since_best, early_stopped = 0, None
         step = start
         stopped_by_budget = False
         try:
@@ -239,6 +242,13 @@ class Trainer:
                     self._save(step)
                 if self.evaluator is not None and self.chief and ((cfg.eval_every and step % cfg.eval_every == 0) or last_step):
                     best = self._evaluate(step, best)
+                    evals_since_best = 0 if best["step"] == step else evals_since_best + 1
+                    if self.early_stopping_patience and evals_since_best >= self.early_stopping_patience and step < cfg.num_steps:
+                        early_stopped = step
+                        self.log(f"early stopping at step {step}: no better {best.get('key')} in {evals_since_best} "
+                                 f"evaluations (best {best['metric']:.4f} at step {best['step']}, kept in best/)")
+                        self._save(step)
+                        break
                 if stopped_by_budget:
                     self.log(f"time budget of {cfg.train_minutes:g} minutes reached at step {step} of {cfg.num_steps}")
                     break
@@ -264,6 +274,7 @@ class Trainer:
             "final_box_loss": last.get("box_loss"),
             "checkpoint": self.manager.latest_checkpoint,
             "best": best,
+            "early_stopped_at": early_stopped,
             "replicas": self.num_replicas,
             "precision": self.precision.policy,
             "precision_reason": self.precision.reason,

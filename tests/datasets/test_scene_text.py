@@ -1,0 +1,143 @@
+"""Words on real scenes (tfdet/datasets/scene_text.py) and the fonts it uses."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, shared_path
+from tfdet.datasets import fonts, get_reader, scene_text
+from tfdet.records import codec, writer
+
+
+def gradient_scene(width=320, height=240, seed=0):
+    """A smooth two-colour scene with one dark bar: large homogeneous regions, one non-homogeneous band."""
+    rng = np.random.default_rng(seed)
+    c1, c2 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    t = np.linspace(0, 1, width)[None, :, None]
+    image = (c1 * (1 - t) + c2 * t).repeat(height, axis=0).astype(np.uint8)
+    cv2.rectangle(image, (0, height // 2 - 6), (width, height // 2 + 6), (20, 20, 20), -1)
+    return image
+
+
+@pytest.fixture(scope="module")
+def background_dir(tmp_path_factory):
+    """Three usable backgrounds (RGB JPEG, grayscale PNG, RGBA PNG) and three unusable files."""
+    folder = tmp_path_factory.mktemp("backgrounds")
+    cv2.imwrite(str(folder / "rgb.jpg"), gradient_scene(seed=1)[..., ::-1])
+    cv2.imwrite(str(folder / "gray.png"), cv2.cvtColor(gradient_scene(seed=2), cv2.COLOR_RGB2GRAY))
+    rgba = np.dstack([gradient_scene(seed=3), np.full((240, 320), 128, np.uint8)])
+    cv2.imwrite(str(folder / "rgba.png"), rgba)
+    cv2.imwrite(str(folder / "tiny.png"), np.zeros((20, 30, 3), np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (folder / "notes.txt").write_text("not an image")
+    return str(folder)
+
+
+def test_background_set_skips_and_counts_unusable_files(background_dir):
+    backgrounds = scene_text.BackgroundSet(background_dir, scene_text.SceneTextConfig())
+    assert sorted(os.path.basename(p) for p in backgrounds.paths) == ["gray.png", "rgb.jpg", "rgba.png"]
+    reasons = {os.path.basename(p.path): p.reason for p in backgrounds.problems}
+    assert sorted(reasons) == ["broken.jpg", "notes.txt", "tiny.png"]
+    assert "too small (30x20)" in reasons["tiny.png"] and "cannot decode" in reasons["broken.jpg"]
+    assert all(p.kind == "skipped_file" for p in backgrounds.problems)
+    glob_set = scene_text.BackgroundSet(os.path.join(background_dir, "*.png"), scene_text.SceneTextConfig())
+    assert len(glob_set) == 2 and len(glob_set.problems) == 1
+
+
+def test_no_usable_background_is_a_clear_error(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"junk")
+    with pytest.raises(FileNotFoundError, match="none of the 1 files"):
+        scene_text.BackgroundSet(str(tmp_path), scene_text.SceneTextConfig())
+    with pytest.raises(FileNotFoundError, match="no files"):
+        scene_text.BackgroundSet(str(tmp_path / "nothing*.jpg"), scene_text.SceneTextConfig())
+
+
+def test_grayscale_and_rgba_become_rgb_and_large_images_shrink():
+    gray = cv2.imencode(".png", np.full((900, 1200), 77, np.uint8))[1].tobytes()
+    pixels = scene_text.decode_background(gray, 64, 640)
+    assert pixels.shape == (480, 640, 3) and pixels.dtype == np.uint8 and int(pixels[0, 0, 0]) == 77
+    rgba = np.zeros((100, 100, 4), np.uint8)  # fully transparent: composited on mid grey
+    pixels = scene_text.decode_background(cv2.imencode(".png", rgba)[1].tobytes(), 64, 640)
+    assert pixels.shape == (100, 100, 3) and int(pixels[50, 50, 1]) == 128
+
+
+def render(backgrounds, seed, index, **config):
+    return scene_text.render_scene(seed, index, backgrounds, scene_text.SceneTextConfig(**config))
+
+
+def test_deterministic_per_seed(background_dir):
+    backgrounds = scene_text.BackgroundSet(background_dir, scene_text.SceneTextConfig())
+    first, again, other = render(backgrounds, 3, 1), render(backgrounds, 3, 1), render(backgrounds, 4, 1)
+    np.testing.assert_array_equal(first[0], again[0])
+    assert [(q.tolist(), t, d) for q, t, d in first[1]] == [(q.tolist(), t, d) for q, t, d in again[1]]
+    assert first[0].shape != other[0].shape or not np.array_equal(first[0], other[0])
+
+
+def test_word_quads_on_the_image_and_cover_their_pixels(background_dir):
+    backgrounds = scene_text.BackgroundSet(background_dir, scene_text.SceneTextConfig())
+    config = scene_text.SceneTextConfig(curve_probability=0.5, occlusion_probability=0.5, max_blocks=4)
+    words = 0
+    for index in range(6):
+        image, objects, _quality, word_ids, _path = scene_text.render_scene(7, index, backgrounds, config)
+        height, width = image.shape[:2]
+        for number, (quad, text, dont_care) in enumerate(objects, start=1):
+            assert np.all(quad >= 0) and np.all(quad[:, 0] <= width) and np.all(quad[:, 1] <= height)
+            pixels = word_ids == number
+            if not pixels.any():
+                continue  # background-text don't-care regions carry no painted pixels
+            words += 1
+            inside = np.zeros((height, width), np.uint8)
+            cv2.fillPoly(inside, [np.round(quad).astype(np.int32)], 1)
+            inside = cv2.dilate(inside, np.ones((3, 3), np.uint8)).astype(bool)  # 1 px for rounding
+            assert not np.any(pixels & ~inside), (index, number, text)
+            edges = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+            assert dont_care == (min(edges[1], edges[3]) < config.dont_care_height)
+            assert (text == "###") == dont_care
+    assert words >= 10
+
+
+def test_background_text_is_found_and_plain_scenes_have_none():
+    plain = gradient_scene()
+    assert scene_text.background_text_quads(plain) == []
+    sign = np.full((240, 400, 3), 230, np.uint8)
+    cv2.putText(sign, "OPEN DAILY", (40, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (10, 10, 10), 3)
+    quads = scene_text.background_text_quads(sign)
+    assert quads
+    x0, y0 = np.min([q.min(axis=0) for q in quads], axis=0)
+    x1, y1 = np.max([q.max(axis=0) for q in quads], axis=0)
+    assert x0 < 60 and x1 > 250 and 60 < y0 < 110 and 90 < y1 < 130
+
+
+def test_reader_with_backgrounds_writes_nowhere_but_output(background_dir, tmp_path):
+    before = sorted(os.listdir(REPO))
+    reader = get_reader("synthetic", num_images=3, seed=2, backgrounds=background_dir)
+    summary = writer.convert(reader, str(tmp_path / "rec"), num_shards=1, progress=False)
+    assert summary["images"] == 3
+    with open(tmp_path / "rec" / "dataset.json") as f:
+        report = json.load(f)
+    assert report["splits"]["train"]["problem_counts"]["skipped_file"] == 3  # reported once, with image 0
+    samples = list(codec.read_samples(str(tmp_path / "rec" / "*.tfrecord")))
+    assert len(samples) == 3 and sum(s.num_objects for s in samples) > 0
+    assert sorted(os.listdir(REPO)) == before
+
+
+def test_real_coco_backgrounds(tmp_path):
+    folder = shared_path("backgrounds", "coco128", "val2017")
+    backgrounds = scene_text.BackgroundSet(os.path.join(folder, "00000000013*.jpg"), scene_text.SceneTextConfig())
+    assert len(backgrounds) >= 1
+    image, objects, _q, word_ids, path = render(backgrounds, 1, 0)
+    assert image.ndim == 3 and max(image.shape[:2]) == 640 and path.startswith(folder)
+
+
+def test_fonts_found_and_fallback():
+    bundled = fonts.bundled_fonts()
+    assert bundled and set(bundled) <= set(fonts.all_fonts())
+    assert fonts.system_fonts(("/nonexistent/fonts",)) == ()
+    assert fonts.pick_font(np.random.default_rng(0), ()) == ""
+    assert fonts.load_font("", 20) is not None  # PIL's built-in font
+    assert fonts.family("/x/NotoSerif-BoldItalic.ttf") == "NotoSerif" and fonts.family("FreeMonoBold.ttf") == "FreeMono"
+    assert not fonts.has_glyphs(os.path.join(REPO, "setup.py"))
+    assert all(fonts.has_glyphs(p) for p in fonts.all_fonts())
