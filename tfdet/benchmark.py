@@ -62,3 +62,27 @@ def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", cha
     model = build_model(model_cfg, anchors)
     tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))
     return folder
+
+
+def rewrite_run_weights(folder: str, change) -> str:
+    """Load the run folder's model, call change(model) to set weights, save them as its latest
+    checkpoint (a model whose outputs a test or a benchmark controls)."""
+    import tensorflow as tf
+
+    from tfdet.serving.export import load_trained_model
+
+    model, _, _ = load_trained_model(folder)
+    change(model)
+    tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))
+    return folder
+
+
+def constant_head_outputs(model, cls_bias, box_bias=None):
+    """Zero the final head kernels so that every location outputs the biases: class logits
+    `cls_bias` [anchors_per_location * num_logits] and box offsets `box_bias` (zeros: the anchors)."""
+    import numpy as np
+
+    for name, bias in (("cls_logits_conv", cls_bias), ("box_regression_conv", box_bias)):
+        layer = model.get_layer(name)
+        kernel, old = layer.get_weights()
+        layer.set_weights([np.zeros_like(kernel), np.zeros_like(old) if bias is None else np.asarray(bias, old.dtype)])

@@ -243,21 +243,38 @@ def run_config_from_flags(f=None):
     )
 
 
-def define_postprocess_flags():
-    _define_once("float", "score_threshold", 0.5, "Detections below this score are dropped.")
-    _define_once("float", "nms_iou", 0.3, "Quad NMS IoU threshold.")
-    _define_once("integer", "max_detections", 100, "Detections per image.")
-    _define_once("integer", "pre_nms_top_k", 1000, "Candidates kept before NMS.")
-    _define_once("integer", "size", 0, "Network input size (0: the run's evaluation size).")
+def define_postprocess_flags(flag_values=None):
+    fv = {"flag_values": flag_values}
+    _define_once("float", "score_threshold", 0.5, "Detections below this score are dropped (a SavedModel cannot go below "
+                 "the threshold it was exported with).", **fv)
+    _define_once("float", "nms_iou", None, "Quad NMS IoU threshold (default: 0.5 for COCO protocols, 0.3 otherwise; "
+                 "a SavedModel keeps the one it was exported with).", **fv)
+    _define_once("integer", "max_detections", 100, "Detections per image.", **fv)
+    _define_once("integer", "pre_nms_top_k", 1000, "Candidates kept before NMS.", **fv)
+    _define_once("integer", "size", 0, "Network input size (0: the run's evaluation size; a SavedModel runs at its "
+                 "exported size only).", **fv)
 
 
-def postprocess_config_from_flags(f=None, score_floor: float | None = None):
+def postprocess_config_from_flags(f=None, score_floor: float | None = None, protocol: str | None = None):
+    from tfdet.evaluation.runner import default_nms_iou
     from tfdet.postprocess import PostprocessConfig
 
     f = f or FLAGS
     threshold = f.score_threshold if score_floor is None else min(score_floor, f.score_threshold)
-    return PostprocessConfig(score_threshold=threshold, pre_nms_top_k=f.pre_nms_top_k, nms_iou_threshold=f.nms_iou,
+    nms_iou = f.nms_iou if f.nms_iou is not None else default_nms_iou(protocol)
+    return PostprocessConfig(score_threshold=threshold, pre_nms_top_k=f.pre_nms_top_k, nms_iou_threshold=nms_iou,
                              max_detections=f.max_detections)
+
+
+_POSTPROCESS_FIELDS = {"score_threshold": "score_threshold", "nms_iou": "nms_iou_threshold", "max_detections": "max_detections",
+                       "pre_nms_top_k": "pre_nms_top_k", "size": "size"}
+
+
+def requested_postprocess(f=None) -> tuple:
+    """The post-processing settings given on the command line (or in a flagfile), as PostprocessConfig
+    field names plus "size": what a SavedModel must honour; it keeps its exported values for the others."""
+    f = f or FLAGS
+    return tuple(field for name, field in _POSTPROCESS_FIELDS.items() if name in f and f[name].present)
 
 
 def define_evaluate_flags():

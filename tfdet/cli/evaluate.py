@@ -22,8 +22,10 @@ def run(FLAGS) -> int:
             print("error: no images to evaluate", file=sys.stderr)
             return 2
         # detections are kept down to the lowest sweep threshold; --score_threshold picks the reported point
-        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05)
-        detector = load_detector(FLAGS.model, post, FLAGS.size or None)
+        # (a SavedModel keeps its exported score floor: the sweep starts there)
+        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05, protocol=FLAGS.protocol)
+        requested = tuple(r for r in tfdet_flags.requested_postprocess(FLAGS) if r != "score_threshold")
+        detector = load_detector(FLAGS.model, post, FLAGS.size or None, requested)
         summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, FLAGS.score_threshold,
                                     FLAGS.batch_size, FLAGS.progress, FLAGS.pictures)
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
