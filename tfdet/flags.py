@@ -170,6 +170,7 @@ def define_train_flags():
     _define_once("float", "keep_visible", 0.7, "Quads less visible than this after a crop become don't care.")
     _define_once("float", "rotate_probability", 0.0, "Small-rotation probability.")
     _define_once("float", "max_rotation_degrees", 10.0, "Largest rotation.")
+    _define_once("bool", "horizontal_flip", False, "Mirror half the images (objects; it mirrors glyphs, so not for text).")
     _define_once("bool", "photometric", True, "Colour / blur / JPEG augmentation.")
     _define_once("float", "blur_probability", 0.1, "Share of images blurred (3x3 Gaussian, sigma 0.5-1.5), with --photometric.")
     _define_once("float", "jpeg_probability", 0.1, "Share of images re-encoded as JPEG of quality 30-90, with --photometric.")
@@ -220,7 +221,8 @@ def run_config_from_flags(f=None):
             deterministic=f.deterministic,
             augment=AugmentConfig(crop_probability=f.crop_probability, crop_min_scale=f.crop_min_scale,
                                   keep_visible=f.keep_visible, rotate_probability=f.rotate_probability,
-                                  max_rotation_degrees=f.max_rotation_degrees, photometric=f.photometric,
+                                  max_rotation_degrees=f.max_rotation_degrees, horizontal_flip=f.horizontal_flip,
+                                  photometric=f.photometric,
                                   blur_probability=f.blur_probability, jpeg_probability=f.jpeg_probability),
         ),
         matcher=MatcherConfig(positive_iou=f.positive_iou, negative_iou=f.negative_iou, dont_care_overlap=f.dont_care_overlap),
