@@ -1,4 +1,4 @@
-"""Box sizes as the network sees them: after the training resize, at every training size."""
+"""Box sizes as the network sees them: through the training crop, after the training resize, at every training size."""
 
 from __future__ import annotations
 
@@ -63,13 +63,47 @@ def load_boxes(source: str) -> np.ndarray:
     return boxes_from_records(source)
 
 
-def network_boxes(rows: np.ndarray, sizes, seed: int = 0) -> np.ndarray:
-    """(w, h) in network pixels: each box resized as the pipeline does (longer side -> size),
-    with each box at every training size (sizes spread evenly: box i uses size i mod len)."""
+def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator, chunk: int = 65536) -> np.ndarray:
+    """Side of the window each box is seen through, drawn as the pipeline's crop draws it
+    (augment.sample_crop): with probability `crop_probability`, `crop_trials` (area share, aspect)
+    windows, the first one holding the box (each box taken as the crop's target word); otherwise,
+    or when none holds it, the whole image. -> longer side of that window [N]."""
+    out = np.maximum(rows[:, 2], rows[:, 3]).astype(np.float64)
+    if augment is None or augment.crop_probability <= 0:
+        return out
+    t = augment.crop_trials
+    for start in range(0, len(rows), chunk):
+        r = rows[start:start + chunk]
+        u = rng.random((len(r), 2 * t + 1))
+        scale = augment.crop_min_scale + (1.0 - augment.crop_min_scale) * u[:, :t]
+        ratio = np.exp(np.log(augment.crop_max_aspect) * (2.0 * u[:, t:2 * t] - 1.0))
+        width, height = r[:, 2:3], r[:, 3:4]
+        cw = np.floor(np.clip(width * np.sqrt(scale * ratio), 1.0, width))
+        ch = np.floor(np.clip(height * np.sqrt(scale / ratio), 1.0, height))
+        fits = (cw >= np.ceil(r[:, 0:1])) & (ch >= np.ceil(r[:, 1:2]))
+        first = np.argmax(fits, axis=1)
+        rows_idx = np.arange(len(r))
+        use = fits.any(axis=1) & (u[:, 2 * t] < augment.crop_probability)
+        out[start:start + chunk] = np.where(use, np.maximum(cw[rows_idx, first], ch[rows_idx, first]), out[start:start + chunk])
+    return out
+
+
+def network_boxes(rows: np.ndarray, sizes, seed: int = 0, augment=None, min_samples: int = 20000,
+                  max_samples: int = 1_000_000) -> np.ndarray:
+    """(w, h) in network pixels of boxes (w, h, image_w, image_h) as training shows them: each box
+    seen through a crop window drawn as the pipeline draws it (`augment`, an AugmentConfig; None:
+    the whole image), that window resized so its longer side is a training size.
+
+    Each box is drawn several times (with new crops) until there are `min_samples` draws, and at
+    every training size when that stays within `max_samples` draws (else at one size each,
+    spread evenly over the sizes)."""
     rows = np.asarray(rows, np.float64)
     sizes = np.asarray(sorted(sizes), np.float64)
     rng = np.random.default_rng(seed)
-    choice = sizes[rng.permutation(len(rows)) % len(sizes)]
-    scale = choice / np.maximum(rows[:, 2], rows[:, 3])
-    wh = rows[:, :2] * scale[:, None]
-    return np.maximum(wh, 1.0)
+    n = len(rows)
+    repeats = max(-(-min_samples // n), min(len(sizes), max(max_samples // n, 1)))
+    draw = np.tile(np.arange(n), repeats)
+    repetition = np.repeat(np.arange(repeats), n)
+    size = sizes[(repetition + rng.integers(len(sizes), size=n)[draw]) % len(sizes)]
+    zoom = size / crop_zooms(rows[draw], augment, rng)
+    return np.maximum(rows[draw, :2] * zoom[:, None], 1.0)
