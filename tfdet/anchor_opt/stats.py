@@ -63,28 +63,27 @@ def load_boxes(source: str) -> np.ndarray:
     return boxes_from_records(source)
 
 
-def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator, chunk: int = 65536) -> np.ndarray:
+def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator) -> np.ndarray:
     """Side of the window each box is seen through, drawn as the pipeline's crop draws it
-    (augment.sample_crop): with probability `crop_probability`, `crop_trials` (area share, aspect)
-    windows, the first one holding the box (each box taken as the crop's target word); otherwise,
-    or when none holds it, the whole image. -> longer side of that window [N]."""
+    (augment.sample_crop): with probability `crop_probability`, up to `crop_trials` (area share,
+    aspect) windows, the first one holding the box (each box taken as the crop's target word);
+    otherwise, or when none holds it, the whole image. -> longer side of that window [N].
+    Trials are drawn only for the boxes still without a window (the same first-fit distribution)."""
     out = np.maximum(rows[:, 2], rows[:, 3]).astype(np.float64)
     if augment is None or augment.crop_probability <= 0:
         return out
-    t = augment.crop_trials
-    for start in range(0, len(rows), chunk):
-        r = rows[start:start + chunk]
-        u = rng.random((len(r), 2 * t + 1))
-        scale = augment.crop_min_scale + (1.0 - augment.crop_min_scale) * u[:, :t]
-        ratio = np.exp(np.log(augment.crop_max_aspect) * (2.0 * u[:, t:2 * t] - 1.0))
-        width, height = r[:, 2:3], r[:, 3:4]
-        cw = np.floor(np.clip(width * np.sqrt(scale * ratio), 1.0, width))
-        ch = np.floor(np.clip(height * np.sqrt(scale / ratio), 1.0, height))
-        fits = (cw >= np.ceil(r[:, 0:1])) & (ch >= np.ceil(r[:, 1:2]))
-        first = np.argmax(fits, axis=1)
-        rows_idx = np.arange(len(r))
-        use = fits.any(axis=1) & (u[:, 2 * t] < augment.crop_probability)
-        out[start:start + chunk] = np.where(use, np.maximum(cw[rows_idx, first], ch[rows_idx, first]), out[start:start + chunk])
+    pending = np.nonzero(rng.random(len(rows)) < augment.crop_probability)[0]
+    for _ in range(augment.crop_trials):
+        if not len(pending):
+            break
+        r = rows[pending]
+        scale = augment.crop_min_scale + (1.0 - augment.crop_min_scale) * rng.random(len(r))
+        ratio = np.exp(np.log(augment.crop_max_aspect) * (2.0 * rng.random(len(r)) - 1.0))
+        cw = np.floor(np.clip(r[:, 2] * np.sqrt(scale * ratio), 1.0, r[:, 2]))
+        ch = np.floor(np.clip(r[:, 3] * np.sqrt(scale / ratio), 1.0, r[:, 3]))
+        fits = (cw >= np.ceil(r[:, 0])) & (ch >= np.ceil(r[:, 1]))
+        out[pending[fits]] = np.maximum(cw, ch)[fits]
+        pending = pending[~fits]
     return out
 
 
