@@ -347,3 +347,19 @@ def test_postprocess_flags_protocol_defaults_and_requested_settings():
     fv(["tool", "--nms_iou=0.4", "--size=512", "--score_threshold=0.6"])
     assert set(tfdet_flags.requested_postprocess(fv)) == {"nms_iou_threshold", "size", "score_threshold"}
     assert tfdet_flags.postprocess_config_from_flags(fv, protocol="coco").nms_iou_threshold == 0.4
+
+
+def test_evaluate_tool_on_an_export_reports_from_its_floor(controlled, tmp_path):
+    root = shared_path("icdar2015", "test")
+    base = [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--model={controlled['path']}", "--protocol=icdar2015",
+            "--dataset=icdar2015", f"--image_dir={os.path.join(root, 'images')}", f"--annotations={os.path.join(root, 'gt')}",
+            "--noprogress", "--pictures=0"]
+    low = subprocess.run(base + [f"--output_dir={tmp_path / 'low'}", "--score_threshold=0.2"], capture_output=True, text=True,
+                         timeout=300, env=QUIET)
+    assert low.returncode == 1 and "--score_threshold=0.2" in low.stderr and "Traceback" not in low.stderr
+    plain = subprocess.run(base + [f"--output_dir={tmp_path / 'plain'}", "--score_threshold=0.6", "--nms_iou=0.3"],
+                           capture_output=True, text=True, timeout=300, env=QUIET)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    summary = json.load(open(tmp_path / "plain" / "summary.json"))
+    assert summary["score_threshold"] == 0.6 and summary["score_floor"] == 0.5
+    assert [s["score_threshold"] for s in summary["sweep"]][0] == 0.5
