@@ -63,7 +63,7 @@ def run(FLAGS) -> int:
     scatter = os.path.join(plots, f"{stem}_shapes.png")
     cover = os.path.join(plots, f"{stem}_coverage.png")
     optimize.plot(boxes, {"default": default, "optimized": optimized}, {"default": cov_default, "optimized": cov_opt}, scatter, cover, FLAGS.seed)
-    summary = {"output": FLAGS.output, "boxes": len(boxes), "seconds": round(time.time() - start, 2),
+    summary = {"output": FLAGS.output, "boxes": len(rows), "draws": len(boxes), "seconds": round(time.time() - start, 2),
                "default": cov_default.to_dict(), "optimized": cov_opt.to_dict(), "anchor_config": optimized.to_dict(),
                "plots": [scatter, cover]}
     print(json.dumps(summary))
