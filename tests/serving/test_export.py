@@ -268,7 +268,7 @@ def test_bad_requests(exported, tmp_path):
     png[16:24] = (200000).to_bytes(4, "big") + (200000).to_bytes(4, "big")
     with pytest.raises(tf.errors.InvalidArgumentError, match="too many pixels"):
         detector.detect_encoded([bytes(png)])
-    # GIF, BMP and WebP headers claiming 20000 x 20000 pixels are refused too, before decoding
+    # GIF, BMP and WebP headers claiming 20000 x 20000 (lossless WebP: 16384 x 16384) pixels are refused too, before decoding
     for header in huge_headers(20000, 20000):
         with pytest.raises(tf.errors.InvalidArgumentError, match="too many pixels"):
             detector.detect_encoded([header])
@@ -300,8 +300,8 @@ def huge_headers(width, height):
     gif, bmp, _, lossless = (bytearray(b) for b in small_images(8, 8))
     gif[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
     bmp[18:26] = width.to_bytes(4, "little") + height.to_bytes(4, "little")
-    bits = int.from_bytes(lossless[21:25], "little") & ~((1 << 28) - 1)
-    lossless[21:25] = (bits | (width - 1) | ((height - 1) << 14)).to_bytes(4, "little")
+    bits = int.from_bytes(lossless[21:25], "little") & ~((1 << 28) - 1)  # VP8L sides are 14-bit fields: at most 16384
+    lossless[21:25] = (bits | (min(width, 16384) - 1) | ((min(height, 16384) - 1) << 14)).to_bytes(4, "little")
     extended = b"RIFF" + (22).to_bytes(4, "little") + b"WEBPVP8X" + (10).to_bytes(4, "little") + bytes(4) \
         + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little") + bytes(8)
     return [bytes(gif), bytes(bmp), bytes(lossless), extended]
