@@ -38,9 +38,11 @@ def report(result: dict):
     print(json.dumps(result))
 
 
-def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", channels: int = 32, seed: int = 0) -> str:
+def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", channels: int = 32, seed: int = 0,
+                       config=None) -> str:
     """A run folder (configs + checkpoint) holding an untrained model: export, serving and
-    evaluation code paths do not depend on training."""
+    evaluation code paths do not depend on training. `config` (a RunConfig) replaces the small
+    default architecture."""
     import keras
     import tensorflow as tf
 
@@ -56,9 +58,33 @@ def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", cha
     keras.utils.set_random_seed(seed)
     anchors = AnchorConfig(min_level=3, max_level=6, base_sizes=(24, 48, 96, 192), aspect_ratios=(1, 2, 4), scales_per_octave=1)
     model_cfg = ModelConfig(backbone=backbone, norm="group_norm", fpn_channels=channels, head_channels=channels, head_convs=1)
-    config = RunConfig(model=model_cfg, anchors=anchors, input=InputConfig(sizes=(size,)), matcher=MatcherConfig(),
-                       coder=BoxCoder(), loss=LossConfig(), optim=OptimConfig())
+    config = config or RunConfig(model=model_cfg, anchors=anchors, input=InputConfig(sizes=(size,)), matcher=MatcherConfig(),
+                                 coder=BoxCoder(), loss=LossConfig(), optim=OptimConfig())
     config.save(folder)
-    model = build_model(model_cfg, anchors)
+    model = build_model(config.model, config.anchors)
     tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))
     return folder
+
+
+def rewrite_run_weights(folder: str, change) -> str:
+    """Load the run folder's model, call change(model) to set weights, save them as its latest
+    checkpoint (a model whose outputs a test or a benchmark controls)."""
+    import tensorflow as tf
+
+    from tfdet.serving.export import load_trained_model
+
+    model, _, _ = load_trained_model(folder)
+    change(model)
+    tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))
+    return folder
+
+
+def constant_head_outputs(model, cls_bias, box_bias=None):
+    """Zero the final head kernels so that every location outputs the biases: class logits
+    `cls_bias` [anchors_per_location * num_logits] and box offsets `box_bias` (zeros: the anchors)."""
+    import numpy as np
+
+    for name, bias in (("cls_logits_conv", cls_bias), ("box_regression_conv", box_bias)):
+        layer = model.get_layer(name)
+        kernel, old = layer.get_weights()
+        layer.set_weights([np.zeros_like(kernel), np.zeros_like(old) if bias is None else np.asarray(bias, old.dtype)])

@@ -190,6 +190,7 @@ def define_train_flags():
     _define_once("float", "keep_visible", 0.7, "Quads less visible than this after a crop become don't care.")
     _define_once("float", "rotate_probability", 0.0, "Small-rotation probability.")
     _define_once("float", "max_rotation_degrees", 10.0, "Largest rotation.")
+    _define_once("bool", "horizontal_flip", False, "Mirror half the images (objects; it mirrors glyphs, so not for text).")
     _define_once("bool", "photometric", True, "Colour / blur / JPEG augmentation.")
     _define_once("float", "blur_probability", 0.1, "Share of images blurred (3x3 Gaussian, sigma 0.5-1.5), with --photometric.")
     _define_once("float", "jpeg_probability", 0.1, "Share of images re-encoded as JPEG of quality 30-90, with --photometric.")
@@ -242,7 +243,8 @@ def run_config_from_flags(f=None):
             deterministic=f.deterministic,
             augment=AugmentConfig(crop_probability=f.crop_probability, crop_min_scale=f.crop_min_scale,
                                   keep_visible=f.keep_visible, rotate_probability=f.rotate_probability,
-                                  max_rotation_degrees=f.max_rotation_degrees, photometric=f.photometric,
+                                  max_rotation_degrees=f.max_rotation_degrees, horizontal_flip=f.horizontal_flip,
+                                  photometric=f.photometric,
                                   blur_probability=f.blur_probability, jpeg_probability=f.jpeg_probability),
         ),
         matcher=MatcherConfig(positive_iou=f.positive_iou, negative_iou=f.negative_iou, dont_care_overlap=f.dont_care_overlap),
@@ -266,21 +268,38 @@ def run_config_from_flags(f=None):
     )
 
 
-def define_postprocess_flags():
-    _define_once("float", "score_threshold", 0.5, "Detections below this score are dropped.")
-    _define_once("float", "nms_iou", 0.3, "Quad NMS IoU threshold.")
-    _define_once("integer", "max_detections", 100, "Detections per image.")
-    _define_once("integer", "pre_nms_top_k", 1000, "Candidates kept before NMS.")
-    _define_once("integer", "size", 0, "Network input size (0: the run's evaluation size).")
+def define_postprocess_flags(flag_values=None):
+    fv = {"flag_values": flag_values}
+    _define_once("float", "score_threshold", 0.5, "Detections below this score are dropped (a SavedModel cannot go below "
+                 "the threshold it was exported with).", **fv)
+    _define_once("float", "nms_iou", None, "Quad NMS IoU threshold (default: 0.5 for COCO protocols, 0.3 otherwise; "
+                 "a SavedModel keeps the one it was exported with).", **fv)
+    _define_once("integer", "max_detections", 100, "Detections per image.", **fv)
+    _define_once("integer", "pre_nms_top_k", 1000, "Candidates kept before NMS.", **fv)
+    _define_once("integer", "size", 0, "Network input size (0: the run's evaluation size; a SavedModel runs at its "
+                 "exported size only).", **fv)
 
 
-def postprocess_config_from_flags(f=None, score_floor: float | None = None):
+def postprocess_config_from_flags(f=None, score_floor: float | None = None, protocol: str | None = None):
+    from tfdet.evaluation.runner import default_nms_iou
     from tfdet.postprocess import PostprocessConfig
 
     f = f or FLAGS
     threshold = f.score_threshold if score_floor is None else min(score_floor, f.score_threshold)
-    return PostprocessConfig(score_threshold=threshold, pre_nms_top_k=f.pre_nms_top_k, nms_iou_threshold=f.nms_iou,
+    nms_iou = f.nms_iou if f.nms_iou is not None else default_nms_iou(protocol)
+    return PostprocessConfig(score_threshold=threshold, pre_nms_top_k=f.pre_nms_top_k, nms_iou_threshold=nms_iou,
                              max_detections=f.max_detections)
+
+
+_POSTPROCESS_FIELDS = {"score_threshold": "score_threshold", "nms_iou": "nms_iou_threshold", "max_detections": "max_detections",
+                       "pre_nms_top_k": "pre_nms_top_k", "size": "size"}
+
+
+def requested_postprocess(f=None) -> tuple:
+    """The post-processing settings given on the command line (or in a flagfile), as PostprocessConfig
+    field names plus "size": what a SavedModel must honour; it keeps its exported values for the others."""
+    f = f or FLAGS
+    return tuple(field for name, field in _POSTPROCESS_FIELDS.items() if name in f and f[name].present)
 
 
 def define_evaluate_flags():

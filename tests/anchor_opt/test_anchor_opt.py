@@ -65,3 +65,46 @@ def test_tool_writes_a_flagfile_that_parses_back(tmp_path):
 
     reported = json.loads(proc.stdout.strip().splitlines()[-1])["anchor_config"]
     assert parsed == AnchorConfig.from_dict(reported)
+
+
+def test_network_boxes_at_every_size_without_crop():
+    from tfdet.anchor_opt import stats
+    from tfdet.input.augment import AugmentConfig
+
+    rows = np.array([[50, 20, 1000, 800], [10, 30, 400, 500], [64, 64, 640, 480]], float)
+    boxes = stats.network_boxes(rows, (256, 512), seed=0, augment=AugmentConfig(crop_probability=0.0), min_samples=60)
+    assert len(boxes) == 60
+    for (w, h, iw, ih) in rows:  # each box at both sizes, longer image side -> the size, nothing else
+        seen = {tuple(np.round(b, 4)) for b in boxes if abs(b[0] / b[1] - w / h) < 1e-9}
+        assert seen == {(round(w * s / max(iw, ih), 4), round(h * s / max(iw, ih), 4)) for s in (256, 512)}
+
+
+def test_network_boxes_follow_the_pipeline_crop():
+    """The zoom the anchor fit assumes is the zoom the pipeline's own crop (augment.sample_crop) gives."""
+    import tensorflow as tf
+
+    from tfdet.anchor_opt import stats
+    from tfdet.input import augment
+
+    cfg = augment.AugmentConfig(crop_probability=0.7, crop_min_scale=0.2)
+    width, height, size = 1200.0, 800.0, 400
+    quad = tf.constant([[[500, 300], [560, 300], [560, 324], [500, 324]]], tf.float32)  # a 60 x 24 word
+
+    @tf.function
+    def windows(seeds):
+        return tf.map_fn(lambda seed: augment.sample_crop(int(height), int(width), quad, tf.constant([1]), tf.constant([False]),
+                                                          seed, cfg)[0], seeds, fn_output_signature=tf.int32)
+
+    window = windows(tf.stack([tf.range(400, dtype=tf.int64), tf.fill([400], tf.constant(5, tf.int64))], 1)).numpy()
+    pipeline = 60.0 * size / np.maximum(window[:, 2], window[:, 3])
+    boxes = stats.network_boxes(np.array([[60.0, 24.0, width, height]]), (size,), seed=1, augment=cfg, min_samples=20000)
+    np.testing.assert_allclose(boxes[:, 0] / boxes[:, 1], 60 / 24)  # zoomed, never distorted
+    fitted = boxes[:, 0]
+    whole = 60.0 * size / width  # 20 px without a crop
+    assert fitted.min() >= whole - 1e-9 and fitted.max() <= 60.0 * size / (width * np.sqrt(cfg.crop_min_scale / 2)) + 1e-6
+    # the share seen whole (no crop), and the zoom quantiles of the cropped ones, as the pipeline draws them
+    assert abs(np.mean(np.isclose(fitted, whole)) - np.mean(np.isclose(pipeline, whole))) < 0.08
+    for q in (25, 50, 75, 90):
+        assert abs(np.percentile(fitted, q) - np.percentile(pipeline, q)) < 0.1 * np.percentile(pipeline, q)
+    no_crop = stats.network_boxes(np.array([[60.0, 24.0, width, height]]), (size,), augment=None, min_samples=100)
+    np.testing.assert_allclose(no_crop, [[whole, 24.0 * size / width]] * 100)

@@ -247,11 +247,12 @@ def test_tfod_records_without_quads(tmp_path):
         "image/format": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"jpeg"])),
         "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[50])),
         "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[100])),
-        "image/object/bbox/xmin": tf.train.Feature(float_list=tf.train.FloatList(value=[0.1])),
-        "image/object/bbox/xmax": tf.train.Feature(float_list=tf.train.FloatList(value=[0.5])),
-        "image/object/bbox/ymin": tf.train.Feature(float_list=tf.train.FloatList(value=[0.2])),
-        "image/object/bbox/ymax": tf.train.Feature(float_list=tf.train.FloatList(value=[0.6])),
-        "image/object/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+        "image/object/bbox/xmin": tf.train.Feature(float_list=tf.train.FloatList(value=[0.1, 0.6])),
+        "image/object/bbox/xmax": tf.train.Feature(float_list=tf.train.FloatList(value=[0.5, 0.9])),
+        "image/object/bbox/ymin": tf.train.Feature(float_list=tf.train.FloatList(value=[0.2, 0.2])),
+        "image/object/bbox/ymax": tf.train.Feature(float_list=tf.train.FloatList(value=[0.6, 0.8])),
+        "image/object/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[3, 3])),
+        "image/object/is_crowd": tf.train.Feature(int64_list=tf.train.Int64List(value=[0, 1])),
     }
     ex = tf.train.Example(features=tf.train.Features(feature=feature))
     with tf.io.TFRecordWriter(str(tmp_path / "od.tfrecord")) as w:
@@ -261,7 +262,9 @@ def test_tfod_records_without_quads(tmp_path):
     summary, samples = convert_and_read(reader, tmp_path, "out", shards=1)
     assert summary["images"] == 2
     np.testing.assert_allclose(samples[0].quads[0], [[10, 10], [50, 10], [50, 30], [10, 30]], atol=1e-3)
-    assert samples[0].labels == [3]
+    assert samples[0].labels == [3, 3]
+    # a crowd region is don't care (ignored by the matcher), as the coco reader makes it
+    assert samples[0].is_crowd == [False, True] and samples[0].difficult == [False, True]
 
 
 def test_synthetic_deterministic_and_icdar_output(tmp_path):

@@ -10,7 +10,8 @@ from tfdet.anchors.config import AnchorConfig
 from tfdet.anchors.matcher import MatcherConfig
 from tfdet.datasets import get_reader
 from tfdet.input import augment
-from tfdet.input.pipeline import InputConfig, parse_sizes, train_dataset
+from tfdet.anchors.generator import generate_anchors_np
+from tfdet.input.pipeline import InputConfig, build_targets, parse_sizes, train_dataset
 from tfdet.ops import quads as quad_ops
 from tfdet.records import writer
 
@@ -163,19 +164,79 @@ def test_deterministic_mode_repeats(synthetic_records):
         np.testing.assert_array_equal(x, y)
 
 
-def test_targets_decode_back_to_ground_truth(synthetic_records):
-    from tfdet.anchors.generator import generate_anchors
+def _moved_ground_truth(sample, size, flip):
+    """The care quads of a record as the network must see them without a crop: mirrored (x -> width - x,
+    re-ordered by the one ordering function) when `flip`, then resized (longer side -> size)."""
+    from tfdet import geometry
 
-    cfg = InputConfig(sizes=(128,), batch_size=1, deterministic=True,
-                      augment=augment.AugmentConfig(crop_probability=0.0, photometric=False))
-    coder = BoxCoder()
-    images, targets = next(iter(train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), coder)))
-    pos = targets["box_indices"][0]
-    assert len(pos) > 0 and (pos.numpy() >= 0).all()
-    anchors = tf.gather(generate_anchors(ANCHORS, 128, 128), pos)
-    quads, _ = coder.decode(targets["box_targets"][0], anchors)
-    q = quads.numpy()
-    assert q.min() > -1 and q.max() < 129  # decoded quads lie in the image
+    quads = sample.quads[~np.asarray(sample.difficult, bool)].copy()
+    if flip:
+        quads[..., 0] = sample.width - quads[..., 0]
+        quads = np.stack([geometry.order_quad(q) for q in quads])
+    ratio = size / max(sample.width, sample.height)
+    return quads * np.array([round(sample.width * ratio) / sample.width, round(sample.height * ratio) / sample.height])
+
+
+def _decoded_positives(targets, i, size, coder):
+    indices = targets["box_indices"][i].numpy()
+    count = int((indices >= 0).sum())
+    anchors = generate_anchors_np(ANCHORS, size, size)[indices[:count]]
+    quads, _ = coder.decode(targets["box_targets"][i, :count], tf.constant(anchors))
+    return quads.numpy()
+
+
+def _explains(decoded, truth, atol=0.02):
+    """Every decoded quad is one of the truth quads, vertex by vertex (order included)."""
+    if len(truth) == 0:
+        return False
+    return bool((np.abs(decoded[:, None] - truth[None]).max(axis=(2, 3)) < atol).any(axis=1).all())
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_targets_decode_back_to_ground_truth(synthetic_records, flip):
+    """Decoded box targets of every positive anchor are the record's quads moved as the pipeline moves
+    them (resize; with --horizontal_flip, mirrored on about half the images), vertex by vertex."""
+    from tfdet.records.codec import read_samples
+
+    samples = list(read_samples(synthetic_records))
+    size, coder = 128, BoxCoder()
+    cfg = InputConfig(sizes=(size,), batch_size=4, deterministic=True, seed=2,
+                      augment=augment.AugmentConfig(crop_probability=0.0, photometric=False, horizontal_flip=flip))
+    seen = []
+    for _, targets in train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), coder).take(3):
+        for i in range(4):
+            decoded = _decoded_positives(targets, i, size, coder)
+            assert len(decoded) > 0
+            found = {(k, f) for k, sample in enumerate(samples) for f in {False, flip}
+                     if _explains(decoded, _moved_ground_truth(sample, size, f))}
+            assert len(found) == 1, "the targets must be one record's quads, moved as the pipeline moves them"
+            k, mirrored = found.pop()
+            truth = _moved_ground_truth(samples[k], size, mirrored)
+            # the decoded quads are not the truth with a vertex moved or x and y swapped
+            assert not _explains(decoded, np.roll(truth, 1, axis=1)) and not _explains(decoded, truth[..., ::-1])
+            seen.append(mirrored)
+    assert set(seen) == ({False, True} if flip else {False})
+
+
+def test_horizontal_flip_mirrors_pixels_and_reorders_quads():
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[10:20, 30:45] = 255  # a white block under the first quad's box
+    quads = tf.constant([[[10, 10], [50, 14], [48, 30], [8, 26]], [[30, 10], [45, 10], [45, 20], [30, 20]]], tf.float32)
+    outcomes = set()
+    for s in range(8):
+        out, moved = augment.random_horizontal_flip(tf.constant(image), quads, tf.constant([s, 0], tf.int64))
+        out, moved = out.numpy(), moved.numpy()
+        if (out == image).all():
+            np.testing.assert_array_equal(moved, quads.numpy())
+            outcomes.add(False)
+            continue
+        np.testing.assert_array_equal(out, image[:, ::-1])
+        # x -> 100 - x, clockwise again, from the vertex nearest the box's top-left (hand-computed)
+        np.testing.assert_allclose(moved[0], [[50, 14], [90, 10], [92, 26], [52, 30]])
+        np.testing.assert_allclose(moved[1], [[55, 10], [70, 10], [70, 20], [55, 20]])
+        assert (out[10:20, 55:70] == 255).all() and out[10:20, 30:45].max() == 0  # the block moved with its quad
+        outcomes.add(True)
+    assert outcomes == {False, True}
 
 
 def test_pipeline_on_real_icdar2015_records(tmp_path):
@@ -206,6 +267,15 @@ def test_od_api_records_without_quads(tmp_path):
     parsed = parse_example(tf.constant(ex))
     np.testing.assert_allclose(parsed["quads"].numpy()[0], _quad_rect(10, 10, 40, 20), atol=1e-4)
     assert parsed["labels"].numpy().tolist() == [1] and parsed["difficult"].numpy().tolist() == [False]
+    # crowd boxes are don't care for training: no positives on them, their anchors ignored
+    feature["image/object/is_crowd"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))
+    crowd = parse_example(tf.constant(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()))
+    assert crowd["difficult"].numpy().tolist() == [True]
+    anchors = generate_anchors_np(ANCHORS, 64, 64)
+    for parsed_example, has_positive in ((parsed, True), (crowd, False)):
+        cls, positive, _ = build_targets(parsed_example["quads"], parsed_example["labels"], parsed_example["difficult"],
+                                         tf.constant(anchors), MatcherConfig(), BoxCoder(), ANCHORS, 64)
+        assert (len(positive) > 0) == has_positive and ((cls.numpy() == -1).any() or has_positive)
 
 
 def test_show_records_draws_ground_truth_and_augmented_batches(synthetic_records, tmp_path):

@@ -1,4 +1,4 @@
-"""Box sizes as the network sees them: after the training resize, at every training size."""
+"""Box sizes as the network sees them: through the training crop, after the training resize, at every training size."""
 
 from __future__ import annotations
 
@@ -63,13 +63,46 @@ def load_boxes(source: str) -> np.ndarray:
     return boxes_from_records(source)
 
 
-def network_boxes(rows: np.ndarray, sizes, seed: int = 0) -> np.ndarray:
-    """(w, h) in network pixels: each box resized as the pipeline does (longer side -> size),
-    with each box at every training size (sizes spread evenly: box i uses size i mod len)."""
+def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator) -> np.ndarray:
+    """Side of the window each box is seen through, drawn as the pipeline's crop draws it
+    (augment.sample_crop): with probability `crop_probability`, up to `crop_trials` (area share,
+    aspect) windows, the first one holding the box (each box taken as the crop's target word);
+    otherwise, or when none holds it, the whole image. -> longer side of that window [N].
+    Trials are drawn only for the boxes still without a window (the same first-fit distribution)."""
+    out = np.maximum(rows[:, 2], rows[:, 3]).astype(np.float64)
+    if augment is None or augment.crop_probability <= 0:
+        return out
+    pending = np.nonzero(rng.random(len(rows)) < augment.crop_probability)[0]
+    for _ in range(augment.crop_trials):
+        if not len(pending):
+            break
+        r = rows[pending]
+        scale = augment.crop_min_scale + (1.0 - augment.crop_min_scale) * rng.random(len(r))
+        ratio = np.exp(np.log(augment.crop_max_aspect) * (2.0 * rng.random(len(r)) - 1.0))
+        cw = np.floor(np.clip(r[:, 2] * np.sqrt(scale * ratio), 1.0, r[:, 2]))
+        ch = np.floor(np.clip(r[:, 3] * np.sqrt(scale / ratio), 1.0, r[:, 3]))
+        fits = (cw >= np.ceil(r[:, 0])) & (ch >= np.ceil(r[:, 1]))
+        out[pending[fits]] = np.maximum(cw, ch)[fits]
+        pending = pending[~fits]
+    return out
+
+
+def network_boxes(rows: np.ndarray, sizes, seed: int = 0, augment=None, min_samples: int = 20000,
+                  max_samples: int = 1_000_000) -> np.ndarray:
+    """(w, h) in network pixels of boxes (w, h, image_w, image_h) as training shows them: each box
+    seen through a crop window drawn as the pipeline draws it (`augment`, an AugmentConfig; None:
+    the whole image), that window resized so its longer side is a training size.
+
+    Each box is drawn several times (with new crops) until there are `min_samples` draws, and at
+    every training size when that stays within `max_samples` draws (else at one size each,
+    spread evenly over the sizes)."""
     rows = np.asarray(rows, np.float64)
     sizes = np.asarray(sorted(sizes), np.float64)
     rng = np.random.default_rng(seed)
-    choice = sizes[rng.permutation(len(rows)) % len(sizes)]
-    scale = choice / np.maximum(rows[:, 2], rows[:, 3])
-    wh = rows[:, :2] * scale[:, None]
-    return np.maximum(wh, 1.0)
+    n = len(rows)
+    repeats = max(-(-min_samples // n), min(len(sizes), max(max_samples // n, 1)))
+    draw = np.tile(np.arange(n), repeats)
+    repetition = np.repeat(np.arange(repeats), n)
+    size = sizes[(repetition + rng.integers(len(sizes), size=n)[draw]) % len(sizes)]
+    zoom = size / crop_zooms(rows[draw], augment, rng)
+    return np.maximum(rows[draw, :2] * zoom[:, None], 1.0)

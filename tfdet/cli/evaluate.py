@@ -23,9 +23,17 @@ def run(FLAGS) -> int:
             return 2
         gt_files = None if FLAGS.records else official_ground_truth(FLAGS.protocol, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
         # detections are kept down to the lowest sweep threshold; --score_threshold picks the reported point
-        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05)
-        detector = load_detector(FLAGS.model, post, FLAGS.size or None)
-        summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, FLAGS.score_threshold,
+        # (a SavedModel keeps its exported score floor: the sweep starts there)
+        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05, protocol=FLAGS.protocol)
+        requested = tfdet_flags.requested_postprocess(FLAGS)
+        detector = load_detector(FLAGS.model, post, FLAGS.size or None, tuple(r for r in requested if r != "score_threshold"))
+        threshold = FLAGS.score_threshold
+        floor = float(getattr(detector, "score_floor", 0.0))
+        if "score_threshold" not in requested and threshold < floor:
+            print(f"note: {FLAGS.model} keeps detections scoring above {floor} only: reporting at --score_threshold={floor}",
+                  file=sys.stderr)
+            threshold = floor
+        summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, threshold,
                                     FLAGS.batch_size, FLAGS.progress, FLAGS.pictures, gt_files=gt_files,
                                     dota_ap=FLAGS.dota_ap)
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:

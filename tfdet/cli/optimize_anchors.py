@@ -27,8 +27,10 @@ def run(FLAGS) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     sizes = parse_sizes(FLAGS.sizes)
-    boxes = stats.network_boxes(rows, sizes, FLAGS.seed)
-    print(f"{len(boxes)} boxes at training sizes {list(sizes)} (network pixels)", file=sys.stderr)
+    augment = tfdet_flags.run_config_from_flags(FLAGS).input.augment  # the training crop (--crop_probability, ...)
+    boxes = stats.network_boxes(rows, sizes, FLAGS.seed, augment)
+    print(f"{len(rows)} boxes, {len(boxes)} draws through the training crop (probability {augment.crop_probability}) "
+          f"at training sizes {list(sizes)} (network pixels)", file=sys.stderr)
     levels = (default.min_level, default.max_level)
     if FLAGS.method == "kmeans":
         optimized, centers = optimize.optimize_kmeans(boxes, levels, FLAGS.num_clusters, FLAGS.num_ratios, FLAGS.seed, FLAGS.positive_iou)
@@ -48,7 +50,8 @@ def run(FLAGS) -> int:
         print(f"warning: the optimized anchors ({cov_opt.anchor_range[0]:.1f}-{cov_opt.anchor_range[1]:.1f} px) do not cover the "
               f"data's 1st-99th percentile ({cov_opt.data_range[0]:.1f}-{cov_opt.data_range[1]:.1f} px); consider other levels")
     header = [f"written by tools/optimize_anchors.py ({method}) from {FLAGS.records}",
-              f"training sizes {list(sizes)}; {len(boxes)} boxes",
+              f"training sizes {list(sizes)}, crop probability {augment.crop_probability}, min scale {augment.crop_min_scale}; "
+              f"{len(rows)} boxes ({len(boxes)} draws)",
               f"default:   mean best IoU {cov_default.mean_best_iou:.4f}, best possible recall {cov_default.best_possible_recall:.4f}",
               f"optimized: mean best IoU {cov_opt.mean_best_iou:.4f}, best possible recall {cov_opt.best_possible_recall:.4f}"]
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
@@ -60,7 +63,7 @@ def run(FLAGS) -> int:
     scatter = os.path.join(plots, f"{stem}_shapes.png")
     cover = os.path.join(plots, f"{stem}_coverage.png")
     optimize.plot(boxes, {"default": default, "optimized": optimized}, {"default": cov_default, "optimized": cov_opt}, scatter, cover, FLAGS.seed)
-    summary = {"output": FLAGS.output, "boxes": len(boxes), "seconds": round(time.time() - start, 2),
+    summary = {"output": FLAGS.output, "boxes": len(rows), "draws": len(boxes), "seconds": round(time.time() - start, 2),
                "default": cov_default.to_dict(), "optimized": cov_opt.to_dict(), "anchor_config": optimized.to_dict(),
                "plots": [scatter, cover]}
     print(json.dumps(summary))

@@ -33,7 +33,8 @@ def run(FLAGS) -> int:
         print(f"error: no images at {FLAGS.images}", file=sys.stderr)
         return 2
     try:
-        detector = load_detector(FLAGS.model, tfdet_flags.postprocess_config_from_flags(FLAGS), FLAGS.size or None)
+        detector = load_detector(FLAGS.model, tfdet_flags.postprocess_config_from_flags(FLAGS), FLAGS.size or None,
+                                 tfdet_flags.requested_postprocess(FLAGS))
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -66,8 +66,8 @@ class TfodReader:
         except Exception as exc:  # a corrupt record must not stop the run
             problems.append(Problem("skipped_file", display, f"cannot parse record: {exc}"))
             return None, problems
-        objects = [
-            ObjectAnnotation(quad=q, text=t, difficult=d, label=l, class_name=c, is_crowd=cr, script=s, area=a)
+        objects = [  # crowd regions are don't care, as the coco reader makes them
+            ObjectAnnotation(quad=q, text=t, difficult=d or cr, label=l, class_name=c, is_crowd=cr, script=s, area=a)
             for q, t, d, l, c, cr, s, a in zip(parsed.quads, parsed.texts, parsed.difficult, parsed.labels,
                                                 parsed.class_names, parsed.is_crowd, parsed.scripts, parsed.areas)
         ]

@@ -20,6 +20,12 @@ from tfdet.evaluation import icdar2013, icdar2015, quad_map
 SWEEP = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 
 
+def default_nms_iou(protocol: str | None) -> float:
+    """Quad NMS IoU for a scoring protocol: 0.5 for COCO-style protocols (the usual RetinaNet
+    setting; 0.3 suppresses overlapping objects that COCO counts), 0.3 for text."""
+    return 0.5 if protocol and protocol.startswith("coco") else 0.3
+
+
 def sample_key(sample, index: int) -> str:
     """ICDAR id of a sample: N of img_N / gt_img_N, else its position (1-based)."""
     return _file_key(sample.filename, index)
@@ -119,7 +125,7 @@ def _log_stderr(message: str):
 
 
 def score_icdar(samples, results, protocol: str, output_dir: str, score_threshold: float, write_files: bool = True,
-                gt_files: dict | None = None, log=_log_stderr) -> dict:
+                gt_files: dict | None = None, log=_log_stderr, score_floor: float = 0.0) -> dict:
     """Write gt/ and results/ (RRC layout) + submit.zip, and score them. The sweep covers SWEEP
     plus `score_threshold`, whose point gives the reported precision, recall and Hmean.
 
@@ -127,11 +133,12 @@ def score_icdar(samples, results, protocol: str, output_dir: str, score_threshol
     truth of those images the files themselves, read as the official script reads them; other
     ground truth is written from the samples. Detections are written in the canonical order after
     rounding (`integer_quads`); what had to be re-ordered or dropped is counted in the summary
-    (`quads`) and logged."""
+    (`quads`) and logged. Sweep points below `score_floor` (the detector drops lower scores itself,
+    e.g. a SavedModel) are left out, as they would only repeat the floor's numbers."""
     keys = [sample_key(s, i) for i, s in enumerate(samples)]
     if len(set(keys)) != len(keys):
         keys = [str(i + 1) for i in range(len(samples))]
-    thresholds = sorted(set(float(t) for t in SWEEP) | {float(score_threshold)})
+    thresholds = sorted(set(float(t) for t in SWEEP if t >= score_floor) | {float(score_threshold)})
     gt_dir = os.path.join(output_dir, "gt")
     res_dir = os.path.join(output_dir, "results")
     if write_files:
@@ -250,12 +257,17 @@ def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_t
     see `score_icdar`. `dota_ap`: none, voc07 or voc12 (coco_quad)."""
     from tfdet import visualize
 
+    score_floor = float(getattr(detector, "score_floor", 0.0))
+    if score_threshold < score_floor - 1e-9:
+        raise ValueError(f"the detector keeps detections scoring above {score_floor} only (exported threshold): "
+                         f"--score_threshold={score_threshold} cannot be reported; export with a lower --score_threshold")
     os.makedirs(output_dir, exist_ok=True)
     start = time.time()
     results = detect_samples(detector, samples, batch_size, progress)
     detect_seconds = time.time() - start
     if protocol in ("icdar2015", "icdar2013"):
-        summary = score_icdar(samples, results, protocol, output_dir, score_threshold, gt_files=gt_files)
+        summary = score_icdar(samples, results, protocol, output_dir, score_threshold, gt_files=gt_files,
+                              score_floor=score_floor)
         recalls = [s["recall"] for s in summary["sweep"]]
         precisions = [s["precision"] for s in summary["sweep"]]
         pr_path = os.path.join(output_dir, "pr_curve.png")
@@ -267,6 +279,8 @@ def evaluate_detector(detector, samples, protocol: str, output_dir: str, score_t
         summary = quad_map.score_and_write(samples, results, output_dir, voc=dota_ap)
     else:
         raise ValueError(f"unknown protocol {protocol!r}")
+    if score_floor > 0:
+        summary["score_floor"] = score_floor
     summary["images"] = len(samples)
     summary["detect_seconds"] = round(detect_seconds, 2)
     summary["images_per_second"] = round(len(samples) / max(detect_seconds, 1e-9), 2)
@@ -312,7 +326,7 @@ def make_training_evaluator(config, val_records: str, protocol: str, model_dir: 
     samples = load_samples(records=val_records)
 
     def evaluator(model, step):
-        post = PostprocessConfig(classification_loss=config.model.classification_loss)
+        post = PostprocessConfig(classification_loss=config.model.classification_loss, nms_iou_threshold=default_nms_iou(protocol))
         module = DetectorModule(model, config.anchors, config.coder, post, config.evaluation_size)
         out_dir = os.path.join(model_dir, "eval", f"step_{step}")
         summary = evaluate_detector(module, samples, protocol, out_dir, score_threshold, progress=False, pictures=4)

@@ -28,7 +28,7 @@ class AugmentConfig:
     hue_delta: float = 0.05
     blur_probability: float = 0.1
     jpeg_probability: float = 0.1
-    horizontal_flip: bool = False  # mirrors text: off by default
+    horizontal_flip: bool = False  # half the images mirrored; mirrors glyphs too, so off by default (text)
 
     def __post_init__(self):
         for name in ("crop_probability", "rotate_probability", "blur_probability", "jpeg_probability", "keep_visible"):
@@ -131,6 +131,21 @@ def random_rotate(image, quads, labels, difficult, seed, cfg: AugmentConfig):
     new_quads = quad_ops.order_quads(new_quads)
     out = restrict_to_window(new_quads, labels, difficult, 0.0, 0.0, width, height, cfg.keep_visible)
     return (rotated,) + out
+
+
+def random_horizontal_flip(image, quads, seed):
+    """Mirror the image left-right with probability 1/2; quads follow (x -> width - x in continuous
+    coordinates, pixel i -> width - 1 - i) and are put back in canonical order (the mirror reverses
+    their turning direction)."""
+    width = tf.cast(tf.shape(image)[1], tf.float32)
+
+    def flip():
+        mirrored = tf.stack([width - quads[..., 0], quads[..., 1]], -1)
+        return tf.image.flip_left_right(image), quad_ops.order_quads(mirrored)
+
+    image, quads = tf.cond(_uniform(seed) < 0.5, flip, lambda: (image, quads))
+    image.set_shape([None, None, 3])
+    return image, quads
 
 
 def _gaussian_blur(image, sigma):

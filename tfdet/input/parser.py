@@ -16,6 +16,7 @@ def _feature_spec():
         keys.IMAGE_FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=""),
         keys.CLASS_LABEL: tf.io.VarLenFeature(tf.int64),
         keys.DIFFICULT: tf.io.VarLenFeature(tf.int64),
+        keys.IS_CROWD: tf.io.VarLenFeature(tf.int64),
     }
     for k in (keys.BBOX_YMIN, keys.BBOX_XMIN, keys.BBOX_YMAX, keys.BBOX_XMAX) + keys.QUAD_X + keys.QUAD_Y:
         spec[k] = tf.io.VarLenFeature(tf.float32)
@@ -34,7 +35,7 @@ def _pad_to(values, n, fill):
 
 def parse_example(serialized, decode: bool = True):
     """-> dict(image uint8 [H, W, 3], quads float32 [N, 4, 2] pixels, labels int32 [N],
-    difficult bool [N], source_id, filename).
+    difficult bool [N] (difficult or is_crowd: don't care), source_id, filename).
 
     With decode=False the image stays encoded: `encoded` and its `shape` [H, W] int32 (read from
     the JPEG/PNG header) come instead of `image`, so that a crop can decode only its window.
@@ -69,7 +70,9 @@ def parse_example(serialized, decode: bool = True):
     quads = tf.cond(have_quads, from_quads, from_boxes)
     quads = tf.reshape(quads, [-1, 4, 2])
     labels = _pad_to(_dense(f[keys.CLASS_LABEL], tf.int32), n, 1)
-    difficult = _pad_to(_dense(f[keys.DIFFICULT], tf.int32), n, 0) > 0
+    # COCO crowd regions are don't care (ignored by the matcher), as `difficult` ones are
+    crowd = _pad_to(_dense(f[keys.IS_CROWD], tf.int32), n, 0) > 0
+    difficult = (_pad_to(_dense(f[keys.DIFFICULT], tf.int32), n, 0) > 0) | crowd
     out = {"quads": quads, "labels": labels, "difficult": difficult, "source_id": f[keys.IMAGE_SOURCE_ID],
            "filename": f[keys.IMAGE_FILENAME]}
     if decode:

@@ -102,6 +102,8 @@ def _augment_example(example, seed, cfg: augment.AugmentConfig):
         image = image_ops.decode_rgb(example["encoded"])
     if cfg.rotate_probability > 0:
         image, quads, labels, difficult = augment.random_rotate(image, quads, labels, difficult, seeds[1], cfg)
+    if cfg.horizontal_flip:  # a seed of its own: the other draws stay as they were
+        image, quads = augment.random_horizontal_flip(image, quads, tf.random.experimental.stateless_fold_in(seed, 3))
     return image, quads, labels, difficult
 
 

@@ -22,6 +22,54 @@ def png_header_shape(data):
     return height, width
 
 
+def _uint_le(data, offset: int, size: int):
+    """Unsigned little-endian integer (int64) of `size` bytes at `offset`."""
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, size), tf.uint8), tf.int64)
+    return tf.reduce_sum(raw * tf.constant([1, 256, 65536, 16777216][:size], tf.int64))
+
+
+def other_header_shape(data):
+    """(height, width) int64 of a GIF (logical screen), BMP or WebP (VP8, VP8L, VP8X) from its
+    header, without decoding; (0, 0) for bytes of any other kind (the decoder rejects those)."""
+    length = tf.strings.length(data)
+    data = tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32])  # the header, zero-padded: every read below is in range
+    is_gif = tf.equal(tf.strings.substr(data, 0, 4), b"GIF8")
+    is_bmp = tf.equal(tf.strings.substr(data, 0, 2), b"BM")
+    is_webp = tf.equal(tf.strings.substr(data, 0, 4), b"RIFF") & tf.equal(tf.strings.substr(data, 8, 4), b"WEBP")
+    known = is_gif | is_bmp | is_webp
+    # the fields read below end before byte 30; a shorter file of these kinds is truncated
+    check = tf.debugging.Assert(tf.logical_not(known) | (length >= 30), ["image header is truncated"])
+
+    def gif():
+        return _uint_le(data, 8, 2), _uint_le(data, 6, 2)
+
+    def bmp():
+        height = _uint_le(data, 22, 4)
+        return tf.where(height >= 2 ** 31, 2 ** 32 - height, height), _uint_le(data, 18, 4)  # < 0: rows top-down
+
+    def webp():
+        chunk = tf.strings.substr(data, 12, 4)
+
+        def lossy():
+            return tf.bitwise.bitwise_and(_uint_le(data, 28, 2), 0x3FFF), tf.bitwise.bitwise_and(_uint_le(data, 26, 2), 0x3FFF)
+
+        def lossless():
+            bits = _uint_le(data, 21, 4)
+            return tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 14), 0x3FFF) + 1, tf.bitwise.bitwise_and(bits, 0x3FFF) + 1
+
+        def extended():
+            return _uint_le(data, 27, 3) + 1, _uint_le(data, 24, 3) + 1
+
+        return tf.case([(tf.equal(chunk, b"VP8 "), lossy), (tf.equal(chunk, b"VP8L"), lossless)], default=extended,
+                       exclusive=False)
+
+    def unknown():
+        return tf.constant(0, tf.int64), tf.constant(0, tf.int64)
+
+    with tf.control_dependencies([check]):
+        return tf.case([(is_gif, gif), (is_bmp, bmp), (is_webp, webp)], default=unknown, exclusive=False)
+
+
 def decode_rgb(data):
     """Any supported encoded image -> uint8 [h, w, 3] (first frame of an animation)."""
     image = tf.io.decode_image(data, channels=3, expand_animations=False)

@@ -89,29 +89,92 @@ def export_saved_model(model_path: str, export_dir: str, version: int | None = N
 
 
 class SavedModelDetector:
-    """A SavedModel export used like a DetectorModule (evaluation, prediction)."""
+    """A SavedModel export used like a DetectorModule (evaluation, prediction).
 
-    def __init__(self, path: str):
+    Resizing and post-processing are baked into the graph (assets.extra/export.json says with which
+    settings). A request is honoured where it can be from the baked outputs: a higher score
+    threshold or fewer detections are applied here, on the exported detections. Anything else
+    (another input size, NMS IoU or pre-NMS top-k, a lower score threshold, more detections) would
+    silently run the baked settings instead, so it is refused with an error naming the flag.
+    `requested` names the PostprocessConfig fields of `post` (and "size") the caller asks for;
+    the others keep their baked values.
+    """
+
+    def __init__(self, path: str, post: PostprocessConfig | None = None, size: int | None = None,
+                 requested: tuple | None = None):
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise FileNotFoundError(f"no saved_model.pb in {path}")
         self.path = path
+        meta = os.path.join(path, "assets.extra", "export.json")
+        if not os.path.exists(meta):
+            raise FileNotFoundError(f"{meta} is missing: not a tfdet export (its input size and post-processing are unknown)")
+        with open(meta) as f:
+            meta = json.load(f)
+        self.size = int(meta["input_size"])
+        baked = meta.get("postprocess", {})
+        self.baked = PostprocessConfig(**{k: v for k, v in baked.items() if k in PostprocessConfig.__dataclass_fields__})
+        if requested is None:
+            requested = tuple(PostprocessConfig.__dataclass_fields__) + ("size",) if post is not None or size else ()
+        self.post = self._honour(post or self.baked, size, set(requested))
         self.loaded = tf.saved_model.load(path)
         self.signature = self.loaded.signatures[keys.SIGNATURE_ENCODED]
-        self.size = None
-        meta = os.path.join(path, "assets.extra", "export.json")
-        if os.path.exists(meta):
-            with open(meta) as f:
-                self.size = json.load(f).get("input_size")
+
+    @property
+    def score_floor(self) -> float:
+        """Detections scoring at or below this are not in the outputs."""
+        return self.post.score_threshold
+
+    def _honour(self, post: PostprocessConfig, size: int | None, requested: set) -> PostprocessConfig:
+        baked, name = self.baked, self.path
+
+        def refuse(flag, value, baked_value, how):
+            raise ValueError(f"{name} was exported with {flag}={baked_value}; {flag}={value} cannot be honoured by this "
+                             f"SavedModel ({how}): re-export with {flag}={value}, or evaluate the run folder")
+
+        if "size" in requested and size and int(size) != self.size:
+            refuse("--size", size, self.size, "the resize is inside the graph")
+        if "nms_iou_threshold" in requested and abs(post.nms_iou_threshold - baked.nms_iou_threshold) > 1e-9:
+            refuse("--nms_iou", post.nms_iou_threshold, baked.nms_iou_threshold, "NMS runs inside the graph")
+        if "pre_nms_top_k" in requested and post.pre_nms_top_k != baked.pre_nms_top_k:
+            refuse("--pre_nms_top_k", post.pre_nms_top_k, baked.pre_nms_top_k, "the candidates are chosen inside the graph")
+        if "max_detections" in requested and post.max_detections > baked.max_detections:
+            refuse("--max_detections", post.max_detections, baked.max_detections, "it returns at most that many")
+        if "score_threshold" in requested and post.score_threshold < baked.score_threshold - 1e-9:
+            refuse("--score_threshold", post.score_threshold, baked.score_threshold, "lower scores are not in its outputs")
+        fields = {k: getattr(post if k in requested else baked, k) for k in ("score_threshold", "max_detections")}
+        return dataclasses.replace(baked, **fields)
 
     def detect_encoded(self, encoded_list) -> dict:
         out = self.signature(images=tf.constant(list(encoded_list), dtype=tf.string))
-        return {k: v.numpy() for k, v in out.items()}
+        return restrict_detections({k: v.numpy() for k, v in out.items()}, self.post.score_threshold, self.post.max_detections)
 
 
-def load_detector(path: str, post: PostprocessConfig | None = None, size: int | None = None):
-    """A SavedModel folder, a run folder or a checkpoint -> object with detect_encoded()."""
+def restrict_detections(out: dict, score_threshold: float, max_detections: int) -> dict:
+    """Exported outputs (numpy, padded, sorted by score) -> those scoring above `score_threshold`,
+    at most `max_detections` per image, padded with zeros to `max_detections`."""
+    import numpy as np
+
+    scores = out[keys.OUT_SCORES]
+    count = np.minimum(out[keys.OUT_NUM], max_detections)
+    keep = (np.arange(scores.shape[1])[None] < count[:, None]) & (scores > score_threshold)
+    result = {keys.OUT_NUM: keep.sum(1).astype(np.int32)}
+    for name in (keys.OUT_QUADS, keys.OUT_BOXES, keys.OUT_SCORES, keys.OUT_CLASSES):
+        values = out[name]
+        padded = np.zeros((values.shape[0], max_detections) + values.shape[2:], values.dtype)
+        for i in range(values.shape[0]):
+            kept = values[i][keep[i]]
+            padded[i, :len(kept)] = kept
+        result[name] = padded
+    return result
+
+
+def load_detector(path: str, post: PostprocessConfig | None = None, size: int | None = None, requested: tuple | None = None):
+    """A SavedModel folder, a run folder or a checkpoint -> object with detect_encoded().
+
+    For a SavedModel, `requested` names the settings the caller asks for (fields of `post`, and
+    "size"); the others keep their exported values (None: all of them when `post` or `size` is given)."""
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
-        return SavedModelDetector(path)
+        return SavedModelDetector(path, post, size, requested)
     model, config, _ = load_trained_model(path)
     post = dataclasses.replace(post or PostprocessConfig(), classification_loss=config.model.classification_loss)
     return make_module(model, config, post, size)

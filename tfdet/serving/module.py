@@ -4,8 +4,8 @@ checkpoints, so both run the same graph.
 Inputs are images as sent by a client; outputs are in pixels of those images
 (DESIGN.md, "Serving contract"). Huge images are bounded: JPEGs are decoded
 at 1/2, 1/4 or 1/8 scale in the DCT domain when they are much larger than the
-network input, and images over `max_pixels` (read from the JPEG/PNG header,
-before decoding) are refused with an error status.
+network input, and images over `max_pixels` (read from the JPEG, PNG, GIF, BMP
+or WebP header, before decoding) are refused with an error status.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ def decode_bounded(data, size: int, max_pixels: int = MAX_PIXELS):
             image = tf.io.decode_png(data, channels=3)
         return image, tf.cast(tf.stack([h, w]), tf.float32)
 
-    def other():
-        image = image_ops.decode_rgb(data)
+    def other():  # GIF, BMP, WebP: refused from their header too
+        h, w = image_ops.other_header_shape(data)
+        with tf.control_dependencies([_check_pixels(h, w, max_pixels)]):
+            image = image_ops.decode_rgb(data)
         return image, tf.cast(tf.shape(image)[:2], tf.float32)
 
     image, original = tf.case([(image_ops.is_jpeg(data), jpeg), (image_ops.is_png(data), png)], default=other, exclusive=False)
