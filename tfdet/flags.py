@@ -305,6 +305,7 @@ def requested_postprocess(f=None) -> tuple:
 def define_evaluate_flags():
     from tfdet.datasets import READER_NAMES
 
+    define_precision_flag()  # a checkpoint's compute precision (a SavedModel runs float32)
     define_postprocess_flags()
     _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
     _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class).",
@@ -336,6 +337,7 @@ def define_export_flags():
 
 
 def define_predict_flags():
+    define_precision_flag()  # a checkpoint's compute precision (a SavedModel runs float32)
     define_postprocess_flags()
     _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
     _define_once("string", "images", None, "Image file, folder or glob.")

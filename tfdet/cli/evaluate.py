@@ -26,7 +26,8 @@ def run(FLAGS) -> int:
         # (a SavedModel keeps its exported score floor: the sweep starts there)
         post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05, protocol=FLAGS.protocol)
         requested = tfdet_flags.requested_postprocess(FLAGS)
-        detector = load_detector(FLAGS.model, post, FLAGS.size or None, tuple(r for r in requested if r != "score_threshold"))
+        detector = load_detector(FLAGS.model, post, FLAGS.size or None, tuple(r for r in requested if r != "score_threshold"),
+                                 FLAGS.precision)
         threshold = FLAGS.score_threshold
         floor = float(getattr(detector, "score_floor", 0.0))
         if "score_threshold" not in requested and threshold < floor:

@@ -34,7 +34,7 @@ def run(FLAGS) -> int:
         return 2
     try:
         detector = load_detector(FLAGS.model, tfdet_flags.postprocess_config_from_flags(FLAGS), FLAGS.size or None,
-                                 tfdet_flags.requested_postprocess(FLAGS))
+                                 tfdet_flags.requested_postprocess(FLAGS), FLAGS.precision)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

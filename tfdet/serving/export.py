@@ -17,15 +17,18 @@ from tfdet.training.checkpoints import resolve_checkpoint  # noqa: F401 (re-expo
 from tfdet.training.config import RunConfig
 
 
-def load_trained_model(path: str):
-    """-> (keras model with restored weights, RunConfig, checkpoint prefix). Always float32."""
+def load_trained_model(path: str, precision: str = "float32"):
+    """-> (keras model with restored weights, RunConfig, checkpoint prefix). `precision` (auto or a
+    policy, tfdet.training.precision) is the compute precision of the rebuilt model: exports stay
+    float32, the one precision every serving machine runs at full speed."""
     import keras
 
     from tfdet.modeling.retinanet import build_model
+    from tfdet.training.precision import choose_precision
 
     ckpt, run_dir = resolve_checkpoint(path)
     config = RunConfig.load(run_dir)
-    keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(choose_precision(precision).policy)
     model_cfg = dataclasses.replace(config.model, backbone_weights="")
     model = build_model(model_cfg, config.anchors)
     status = tf.train.Checkpoint(model=model).restore(ckpt)
@@ -168,13 +171,15 @@ def restrict_detections(out: dict, score_threshold: float, max_detections: int) 
     return result
 
 
-def load_detector(path: str, post: PostprocessConfig | None = None, size: int | None = None, requested: tuple | None = None):
+def load_detector(path: str, post: PostprocessConfig | None = None, size: int | None = None, requested: tuple | None = None,
+                  precision: str = "auto"):
     """A SavedModel folder, a run folder or a checkpoint -> object with detect_encoded().
 
     For a SavedModel, `requested` names the settings the caller asks for (fields of `post`, and
-    "size"); the others keep their exported values (None: all of them when `post` or `size` is given)."""
+    "size"); the others keep their exported values (None: all of them when `post` or `size` is given).
+    A checkpoint is run at `precision` (auto: tfdet.training.precision); a SavedModel at its own (float32)."""
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
         return SavedModelDetector(path, post, size, requested)
-    model, config, _ = load_trained_model(path)
+    model, config, _ = load_trained_model(path, precision)
     post = dataclasses.replace(post or PostprocessConfig(), classification_loss=config.model.classification_loss)
     return make_module(model, config, post, size)
