@@ -33,6 +33,7 @@ def define_conversion_flags():
     _define_once("integer", "num_images", 100, "synthetic: number of images.")
     _define_once("integer", "seed", 0, "synthetic: dataset seed.")
     _define_once("bool", "progress", True, "Show progress bars.")
+    _define_once("bool", "class_agnostic", False, "coco: every category -> label 1 'object' (original kept per object).")
 
 
 def define_show_records_flags():

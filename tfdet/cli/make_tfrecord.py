@@ -25,6 +25,9 @@ def run(FLAGS) -> int:
     if missing:
         print(f"error: --dataset={FLAGS.dataset} needs {', '.join(missing)}", file=sys.stderr)
         return 2
+    if FLAGS.class_agnostic and FLAGS.dataset != "coco":
+        print(f"error: --class_agnostic applies to --dataset=coco, not {FLAGS.dataset}", file=sys.stderr)
+        return 2
     try:
         reader = get_reader(
             FLAGS.dataset,
@@ -33,6 +36,7 @@ def run(FLAGS) -> int:
             split=FLAGS.split,
             num_images=FLAGS.num_images,
             seed=FLAGS.seed,
+            class_agnostic=FLAGS.class_agnostic,
         )
         start = time.time()
         summary = writer.convert(
