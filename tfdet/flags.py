@@ -42,6 +42,8 @@ def define_show_records_flags():
     _define_once("string", "output_dir", None, "Where PNGs go.")
     _define_once("integer", "num_images", 8, "How many records (or batches with --augmented) to draw.")
     _define_once("bool", "augmented", False, "Draw augmented training batches with positive anchors.")
+    _define_once("bool", "anchor_coverage", False, "Draw the anchors covering each box (IoU >= --positive_iou) in green and "
+                 "boxes no anchor covers in red, at the training size (use with the training --flagfile).")
 
 
 def tfdet_flag_names(flag_values=None) -> list[str]:
@@ -423,3 +425,50 @@ def define_export_recognizer_flags():
     _define_once("string", "gallery", None, "Gallery file (.npz); re-export with another file to swap it.")
     _define_once("string", "export_dir", None, "export/<name>: versions are written below it.")
     _define_once("integer", "version", 0, "Version number (0: next free).")
+
+
+def define_make_shelves_flags():
+    _define_once("string", "output_dir", None, "Where images/ and annotations.json go (references: one folder per product).")
+    _define_once("integer", "num_images", 100, "Shelf images.")
+    _define_once("integer", "seed", 0, "Image seed (a split's images).")
+    _define_once("integer", "num_products", 60, "Product identities in the catalog.")
+    _define_once("integer", "catalog_seed", 0, "Catalog seed: the same seed gives the same products in every split.")
+    _define_once("string", "products", "", "Products to place: 'A-B' (identity range, end excluded) or a comma list (default: all).")
+    _define_once("integer", "image_size", 256, "Shelf images are image_size x image_size.")
+    _define_once("integer", "references", 0, "Instead of shelves: this many packshots per product, one folder per product.")
+
+
+def parse_identities(text: str, count: int):
+    """'A-B' (end excluded) or 'a,b,c' -> list of identities below `count`; '' -> None (all)."""
+    text = str(text).strip()
+    if not text:
+        return None
+    if "-" in text:
+        lo, hi = (int(v) for v in text.split("-", 1))
+        values = list(range(lo, hi))
+    else:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    bad = [v for v in values if not 0 <= v < count]
+    if bad or not values:
+        raise ValueError(f"--products {text!r}: identities must lie in 0..{count - 1}")
+    return values
+
+
+def define_demo_recognition_flags():
+    _define_once("string", "output_dir", "demo_recognition_out", "Everything the demo makes goes here.")
+    _define_once("string", "parts", "shelves", "Comma list: 'shelves' (synthetic products, the goal figures) and/or "
+                 "'coco' (class-agnostic detector on --coco_dir).")
+    _define_once("integer", "num_products", 60, "Product identities in the synthetic catalog.")
+    _define_once("integer", "seen_products", 40, "Identities 0..N-1 appear in training; the others only in gallery and test.")
+    _define_once("integer", "num_train_images", 400, "Training shelf images (seen products only).")
+    _define_once("integer", "num_test_images", 60, "Test shelf images (all products).")
+    _define_once("integer", "num_gallery_images", 60, "Shelf images the gallery crops come from (all products).")
+    _define_once("integer", "gallery_per_label", 5, "Gallery entries per product.")
+    _define_once("integer", "detector_steps", 800, "Detector training steps.")
+    _define_once("integer", "embedder_steps", 1500, "Embedder training steps.")
+    _define_once("string", "detector_config", "configs/shelves_detector.cfg", "Detector flagfile.")
+    _define_once("string", "embedder_config", "configs/recognition_tiny_cpu.cfg", "Embedder flagfile.")
+    _define_once("string", "coco_dir", "../shared/data/coco", "COCO folder (annotations/ + images/) for the 'coco' part.")
+    _define_once("string", "coco_config", "configs/coco_agnostic_cpu.cfg", "Detector flagfile of the 'coco' part.")
+    _define_once("integer", "coco_steps", 600, "Detector training steps of the 'coco' part.")
+    _define_once("integer", "num_workers", 2, "Conversion workers.")

@@ -15,6 +15,7 @@ Everything is deterministic per seed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -146,8 +147,9 @@ def _logo(img: np.ndarray, product: Product, cx: int, cy: int, r: int):
         cv2.fillPoly(img, [pts], c, cv2.LINE_AA)
 
 
+@functools.lru_cache(maxsize=1024)
 def render_front(product: Product) -> np.ndarray:
-    """RGBA front face of the package at CANVAS_HEIGHT pixels high."""
+    """RGBA front face of the package at CANVAS_HEIGHT pixels high (cached: treat as read-only)."""
     import cv2
 
     h = CANVAS_HEIGHT
