@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -11,15 +12,17 @@ from tests.recognition.conftest import colour_crops, tiny_config
 from tfdet.recognition.model import EmbedderConfig, build_embedder, frozen_layer_names
 
 
-def test_train_then_resume(tmp_path):
+def test_train_then_resume(tmp_path, tiny_embedder):
+    """The session fixture trained 4 steps (checkpoints every 2); a copy continues to 6."""
     from tfdet.recognition.train import EmbedderTrainer, load_embedder
 
-    folder = str(tmp_path / "run")
-    crops = colour_crops()
-    first = EmbedderTrainer(tiny_config(), folder, crops, progress=False, log=lambda *_: None).run()
+    first = json.load(open(os.path.join(tiny_embedder, "train_summary.json")))
     assert first["steps"] == 4 and np.isfinite(first["final_loss"]) and first["checkpoint"].endswith("ckpt-4")
-    labels = json.load(open(os.path.join(folder, "labels.json")))
-    assert labels["labels"] == [f"label{i}" for i in range(6)]
+    labels = json.load(open(os.path.join(tiny_embedder, "labels.json")))
+    assert labels["labels"] == [f"label{i}" for i in range(6)] and labels["crops_per_label"] == [4] * 6
+    folder = str(tmp_path / "run")
+    shutil.copytree(tiny_embedder, folder)
+    crops = colour_crops()
     messages = []
     second = EmbedderTrainer(tiny_config(num_steps=6), folder, crops, progress=False, log=messages.append).run()
     assert second["start_step"] == 4 and second["steps"] == 6 and any("resuming from step 4" in m for m in messages)

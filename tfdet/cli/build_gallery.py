@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -47,7 +48,9 @@ def run(FLAGS) -> int:
         meta = {"embedder": embedder_fingerprint(config, checkpoint), "crop_size": config.model.input_size,
                 "crop_margin": config.model.crop_margin, "embedding_size": config.model.embedding_size}
         new = Gallery(embed(model, crops.images), crops.names, crops.sources, crops.images, meta)
-        gallery = Gallery.load(FLAGS.output).append(new) if FLAGS.append else new
+        if FLAGS.append and not os.path.exists(FLAGS.output):
+            print(f"note: {FLAGS.output} does not exist yet; --append starts a new gallery", file=sys.stderr)
+        gallery = Gallery.load(FLAGS.output).append(new) if FLAGS.append and os.path.exists(FLAGS.output) else new
         gallery.save(FLAGS.output)
     except (FileNotFoundError, ValueError, GalleryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

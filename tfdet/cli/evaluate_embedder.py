@@ -31,16 +31,14 @@ def run(FLAGS) -> int:
     from tfdet import visualize
     from tfdet.recognition.crops import crops_from_records
     from tfdet.recognition.evaluate import classification_metrics, pairs_picture
-    from tfdet.recognition.gallery import Gallery, GalleryError
+    from tfdet.recognition.gallery import Gallery, GalleryError, check_embedder
     from tfdet.recognition.model import embed
     from tfdet.recognition.train import load_embedder
 
     try:
-        model, config, _ = load_embedder(FLAGS.embedder)
+        model, config, checkpoint = load_embedder(FLAGS.embedder)
         gallery = Gallery.load(FLAGS.gallery)
-        if gallery.meta.get("crop_size") != config.model.input_size:
-            raise GalleryError(f"{FLAGS.gallery} holds {gallery.meta.get('crop_size')} px crops, the embedder takes "
-                               f"{config.model.input_size}: rebuild the gallery with this embedder")
+        check_embedder(gallery, config, checkpoint, FLAGS.gallery, FLAGS.embedder)
         queries = crops_from_records(FLAGS.records, config.model.input_size, config.model.crop_margin, progress=FLAGS.progress)
         if not len(queries):
             raise ValueError(f"no ground-truth objects in {FLAGS.records}")

@@ -95,3 +95,10 @@ def empty_gallery(meta: dict, crop_size: int) -> Gallery:
 def embedder_fingerprint(config, checkpoint: str) -> str:
     """Identifies the weights that made a gallery: architecture and checkpoint."""
     return json.dumps({"architecture": config.model.architecture(), "checkpoint": os.path.abspath(checkpoint)}, sort_keys=True)
+
+
+def check_embedder(gallery: Gallery, config, checkpoint: str, gallery_path: str, embedder_path: str):
+    """A gallery is only meaningful with the embedder that made it."""
+    if gallery.meta.get("embedder") != embedder_fingerprint(config, checkpoint):
+        raise GalleryError(f"{gallery_path} was built with another embedder ({gallery.meta.get('embedder')}); "
+                           f"rebuild it with tools/build_gallery.py --embedder={embedder_path}")

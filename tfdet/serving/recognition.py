@@ -134,16 +134,14 @@ def export_recognizer(detector_path: str, embedder_path: str, gallery_path: str,
                       post: PostprocessConfig | None = None, size: int | None = None) -> str:
     """Write export_dir/<version>/ (atomically): detector + embedder + gallery. Re-exporting with
     another gallery file swaps the gallery; the weights come from the same checkpoints."""
-    from tfdet.recognition.gallery import Gallery, GalleryError, embedder_fingerprint
+    from tfdet.recognition.gallery import Gallery, check_embedder
     from tfdet.recognition.train import load_embedder
     from tfdet.serving.export import load_trained_model, make_module, next_version
 
     model, config, detector_ckpt = load_trained_model(detector_path)
     embedder, embedder_config, embedder_ckpt = load_embedder(embedder_path)
     gallery = Gallery.load(gallery_path)
-    if gallery.meta.get("embedder") != embedder_fingerprint(embedder_config, embedder_ckpt):
-        raise GalleryError(f"{gallery_path} was built with another embedder ({gallery.meta.get('embedder')}); "
-                           f"rebuild it with tools/build_gallery.py --embedder={embedder_path}")
+    check_embedder(gallery, embedder_config, embedder_ckpt, gallery_path, embedder_path)
     post = dataclasses.replace(post or PostprocessConfig(), classification_loss=config.model.classification_loss)
     module = RecognizerModule(make_module(model, config, post, size), embedder, gallery, embedder_config.model.input_size,
                               embedder_config.model.crop_margin)
