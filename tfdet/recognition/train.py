@@ -33,6 +33,9 @@ from tfdet.training import strategy as strategy_lib
 from tfdet.training.trainer import NonFiniteLossError, set_precision
 
 
+COLLAPSE_DISTANCE = 0.01  # mean pairwise distance of a batch below this: all crops embed to (almost) one point
+
+
 def load_embedder(path: str):
     """Run folder (or checkpoint prefix inside one) -> (keras model with trained weights, EmbedderRunConfig,
     checkpoint prefix). float32."""
@@ -126,7 +129,10 @@ class EmbedderTrainer:
                 scaled = optimizer.scale_loss(scaled) if hasattr(optimizer, "scale_loss") else scaled
             grads = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return {"loss": loss / replicas, "active_triplets": tf.where(hard, hard_active, all_active) / replicas}
+            distances = losses.pairwise_distances(embeddings)
+            mean_distance = tf.reduce_sum(distances) / tf.cast(tf.maximum(tf.size(distances) - tf.shape(distances)[0], 1), tf.float32)
+            return {"loss": loss / replicas, "active_triplets": tf.where(hard, hard_active, all_active) / replicas,
+                    "mean_distance": mean_distance / replicas}
 
         def step_fn(iterator, hard):
             images, labels = next(iterator)
@@ -188,6 +194,7 @@ class EmbedderTrainer:
                     with writer.as_default(step=step):
                         tf.summary.scalar("loss/triplet", last["loss"])
                         tf.summary.scalar("active_triplets", last["active_triplets"])
+                        tf.summary.scalar("mean_distance", last["mean_distance"])
                         tf.summary.scalar("learning_rate", float(self.schedule(step)))
                 if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
                     self.manager.save(checkpoint_number=step)
@@ -205,8 +212,13 @@ class EmbedderTrainer:
         summary = {"steps": step, "start_step": start, "train_seconds": round(elapsed, 2),
                    "crops_per_second": round((step - start) * cfg.batch_size * self.num_replicas / max(elapsed, 1e-9), 1),
                    "final_loss": last.get("loss"), "final_active_triplets": last.get("active_triplets"),
+                   "final_mean_distance": last.get("mean_distance"),
                    "labels": len(vocabulary), "crops": len(self.crops), "checkpoint": self.manager.latest_checkpoint,
                    "replicas": self.num_replicas}
+        if last and last["mean_distance"] < COLLAPSE_DISTANCE:
+            self.log(f"warning: the embeddings have collapsed (mean distance {last['mean_distance']:.2g} between the crops of a "
+                     "batch, on a unit sphere): nearest-neighbour ranks may still work but similarities say nothing. "
+                     "Use a fixed --triplet_margin (e.g. 0.2) or more --batch_all_steps.")
         if self.chief:
             with open(os.path.join(self.model_dir, "train_summary.json"), "w") as f:
                 json.dump(summary, f, indent=1)
