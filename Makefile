@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
+DEMO_RECOGNITION_DIR ?= demo_recognition_out
 
-.PHONY: demo test install bench clean
+.PHONY: demo demo-recognition test install bench clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) tools/demo.py --output_dir=$(DEMO_DIR)
 
+# class-agnostic detector + metric-learning recogniser on synthetic shelves (seen and never-seen products)
+demo-recognition: $(STAMP)
+	$(PY) tools/demo_recognition.py --output_dir=$(DEMO_RECOGNITION_DIR)
+
 test: $(STAMP)
 	$(PY) -m pytest -q -ra tests
 
@@ -26,4 +31,4 @@ bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache
+	rm -rf $(DEMO_DIR) $(DEMO_RECOGNITION_DIR) .pytest_cache

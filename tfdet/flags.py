@@ -37,6 +37,7 @@ def define_conversion_flags():
                  enum_values=["all", "train", "val"])
     _define_once("float", "val_fraction", 0.2, "msra_td500: share of images in the val part (by a hash of the file name).")
     _define_once("bool", "progress", True, "Show progress bars.")
+    _define_once("bool", "class_agnostic", False, "coco: every category -> label 1 'object' (original kept per object).")
 
 
 def define_show_records_flags():
@@ -45,6 +46,8 @@ def define_show_records_flags():
     _define_once("string", "output_dir", None, "Where PNGs go.")
     _define_once("integer", "num_images", 8, "How many records (or batches with --augmented) to draw.")
     _define_once("bool", "augmented", False, "Draw augmented training batches with positive anchors.")
+    _define_once("bool", "anchor_coverage", False, "Draw the anchors covering each box (IoU >= --positive_iou) in green and "
+                 "boxes no anchor covers in red, at the training size (use with the training --flagfile).")
 
 
 def tfdet_flag_names(flag_values=None) -> list[str]:
@@ -231,7 +234,7 @@ def run_config_from_flags(f=None):
     from tfdet.input.augment import AugmentConfig
     from tfdet.input.pipeline import InputConfig, parse_sizes
     from tfdet.losses import LossConfig
-    from tfdet.training.config import OptimConfig, RunConfig
+    from tfdet.training.config import RunConfig
 
     f = f or FLAGS
     model = model_config_from_flags(f)
@@ -251,9 +254,7 @@ def run_config_from_flags(f=None):
         coder=BoxCoder(loc_outputs=model.loc_outputs, box_variances=_floats(f.box_variances), quad_variance=f.quad_variance),
         loss=LossConfig(focal_alpha=f.focal_alpha, focal_gamma=f.focal_gamma, box_weight=f.box_loss_weight,
                         classification_loss=model.classification_loss),
-        optim=OptimConfig(optimizer=f.optimizer, learning_rate=f.learning_rate, reference_batch_size=f.reference_batch_size,
-                          momentum=f.momentum, weight_decay=f.weight_decay, warmup_steps=f.warmup_steps, schedule=f.schedule,
-                          step_boundaries=_floats(f.step_boundaries), clip_norm=f.clip_norm),
+        optim=optim_config_from_flags(f),
         num_steps=f.num_steps,
         checkpoint_every=f.checkpoint_every,
         log_every=f.log_every,
@@ -266,6 +267,15 @@ def run_config_from_flags(f=None):
         num_cpu_devices=f.num_cpu_devices,
         allow_anchor_change=f.allow_anchor_change,
     )
+
+
+def optim_config_from_flags(f=None):
+    from tfdet.training.config import OptimConfig
+
+    f = f or FLAGS
+    return OptimConfig(optimizer=f.optimizer, learning_rate=f.learning_rate, reference_batch_size=f.reference_batch_size,
+                       momentum=f.momentum, weight_decay=f.weight_decay, warmup_steps=f.warmup_steps, schedule=f.schedule,
+                       step_boundaries=_floats(f.step_boundaries), clip_norm=f.clip_norm)
 
 
 def define_postprocess_flags(flag_values=None):
@@ -371,3 +381,150 @@ def define_demo_flags():
     _define_once("string", "config", "configs/demo_cpu.cfg", "Training flagfile.")
     _define_once("bool", "optimize_anchors", True, "Fit anchors to the training data first.")
     _define_once("string", "real_images", "", "Optional ICDAR 2015 folder (images/ + gt/) to evaluate the demo model on too.")
+
+
+# -- recognition (tools/train_embedder.py, build_gallery.py, evaluate_embedder.py, export_recognizer.py) --
+
+def define_embedder_model_flags():
+    from tfdet.modeling.config import BACKBONES, NORMS
+
+    _define_once("enum", "backbone", "resnet18", "Backbone.", enum_values=list(BACKBONES))
+    _define_once("enum", "norm", "group_norm", "Backbone normalisation.", enum_values=list(NORMS))
+    _define_once("float", "width_multiplier", 1.0, "Backbone channel multiplier.")
+    _define_once("string", "backbone_weights", "", "'imagenet' (keras.applications, needs internet) or a weights file.")
+    _define_once("enum", "input_normalization", "imagenet", "imagenet (RGB mean/std) or caffe (keras ResNet weights).",
+                 enum_values=["imagenet", "caffe"])
+    _define_once("integer", "embedding_size", 128, "Embedding dimensions (L2-normalised).")
+    _define_once("integer", "crop_size", 64, "Crops are resized (aspect kept, padded) to this square size (multiple of 32).")
+    _define_once("float", "crop_margin", 0.1, "Boxes grow by this share of their size on each side before cropping.")
+    _define_once("integer", "freeze_stages", 0, "Frozen backbone stages: 1 = stem, 2 = stem + conv2, ... 5 = all.")
+
+
+def define_train_embedder_flags():
+    define_embedder_model_flags()
+    _define_once("string", "train_records", None, "Record glob (COCO-format, class-agnostic or not): ground-truth crops.")
+    _define_once("string", "model_dir", None, "Run folder: checkpoints, TensorBoard, resolved flags.")
+    _define_once("string", "labels", "", "Comma-separated label names to train on (default: all).")
+    _define_once("integer", "max_crops", 0, "Stop reading crops after this many (0: all).")
+    _define_once("integer", "classes_per_batch", 16, "P: classes per K x P batch.")
+    _define_once("integer", "samples_per_class", 4, "K: crops per class in a batch.")
+    _define_once("string", "triplet_margin", "soft", "'soft' (log(1 + exp(d_pos - d_neg))) or a fixed margin, e.g. 0.2.")
+    _define_once("integer", "batch_all_steps", 0, "Curriculum: batch-all mining for these first steps, then batch-hard.")
+    _define_once("float", "erase_probability", 0.5, "Random erasing probability.")
+    _define_once("bool", "photometric", True, "Colour / blur / JPEG augmentation of the crops.")
+    _define_once("integer", "num_steps", 2000, "Training steps.")
+    _define_once("integer", "checkpoint_every", 500, "Checkpoint interval in steps.")
+    _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")
+    _define_once("enum", "optimizer", "adamw", "sgd (momentum) or adamw.", enum_values=["sgd", "adamw"])
+    _define_once("float", "learning_rate", 0.001, "Learning rate for --reference_batch_size crops (scaled linearly).")
+    _define_once("integer", "reference_batch_size", 64, "Batch size --learning_rate is given for.")
+    _define_once("float", "momentum", 0.9, "SGD momentum.")
+    _define_once("float", "weight_decay", 1e-4, "Weight decay.")
+    _define_once("integer", "warmup_steps", 100, "Linear warm-up steps.")
+    _define_once("enum", "schedule", "cosine", "Learning-rate decay.", enum_values=["cosine", "step", "constant"])
+    _define_once("string", "step_boundaries", "0.67,0.89", "Step schedule boundaries as fractions of num_steps.")
+    _define_once("float", "clip_norm", 10.0, "Gradient global-norm clipping (0 disables).")
+    define_precision_flag()
+    _define_once("enum", "strategy", "auto", "auto: TF_CONFIG -> multi-worker, several GPUs -> mirrored.",
+                 enum_values=["auto", "one_device", "mirrored", "multi_worker"])
+    _define_once("integer", "num_cpu_devices", 0, "Split the CPU into N logical devices (tests).")
+    _define_once("integer", "seed", 0, "Seed of batches, augmentation and initial weights.")
+    _define_once("bool", "progress", True, "Show progress bars.")
+
+
+def embedder_run_config_from_flags(f=None):
+    from tfdet.recognition.augment import CropAugmentConfig
+    from tfdet.recognition.config import EmbedderRunConfig
+    from tfdet.recognition.model import EmbedderConfig
+
+    f = f or FLAGS
+    return EmbedderRunConfig(
+        model=EmbedderConfig(backbone=f.backbone, norm=f.norm, width_multiplier=f.width_multiplier,
+                             embedding_size=f.embedding_size, input_size=f.crop_size, crop_margin=f.crop_margin,
+                             freeze_stages=f.freeze_stages, backbone_weights=f.backbone_weights,
+                             input_normalization=f.input_normalization),
+        optim=optim_config_from_flags(f),
+        augment=CropAugmentConfig(photometric=f.photometric, erase_probability=f.erase_probability),
+        classes_per_batch=f.classes_per_batch, samples_per_class=f.samples_per_class, margin=f.triplet_margin,
+        batch_all_steps=f.batch_all_steps, num_steps=f.num_steps, checkpoint_every=f.checkpoint_every, log_every=f.log_every,
+        precision=f.precision, strategy=f.strategy, num_cpu_devices=f.num_cpu_devices, seed=f.seed,
+    )
+
+
+def define_build_gallery_flags():
+    _define_once("string", "embedder", None, "Embedder run folder (or checkpoint).")
+    _define_once("string", "output", None, "Gallery file to write (.npz).")
+    _define_once("string", "image_dir", None, "Reference images, one folder per label: DIR/<label>/*.jpg.")
+    _define_once("string", "records", None, "Or: record glob whose ground-truth crops become gallery entries.")
+    _define_once("string", "labels", "", "Comma-separated label names to take from --records (default: all).")
+    _define_once("integer", "per_label", 0, "Keep at most this many entries per label from --records (0: all).")
+    _define_once("bool", "append", False, "Add to an existing --output gallery instead of replacing it.")
+    _define_once("integer", "seed", 0, "Seed of the --per_label choice.")
+    _define_once("bool", "progress", True, "Show progress bars.")
+
+
+def define_evaluate_embedder_flags():
+    _define_once("string", "embedder", None, "Embedder run folder (or checkpoint).")
+    _define_once("string", "gallery", None, "Gallery file (.npz) from tools/build_gallery.py.")
+    _define_once("string", "records", None, "Query record glob: every ground-truth crop is a query.")
+    _define_once("string", "output_dir", None, "Where summary.json, confusions and the query / nearest picture go.")
+    _define_once("string", "seen_labels", "", "Labels seen in training: a file (the embedder's labels.json) or a comma list; "
+                 "the report splits seen / never-seen (default: the embedder's labels.json).")
+    _define_once("integer", "pairs", 24, "Query / nearest-gallery pairs drawn in pairs.png.")
+    _define_once("bool", "progress", True, "Show progress bars.")
+
+
+def define_export_recognizer_flags():
+    define_postprocess_flags()
+    _define_once("string", "model_dir", None, "Detector run folder (or checkpoint), class-agnostic.")
+    _define_once("string", "embedder", None, "Embedder run folder (or checkpoint).")
+    _define_once("string", "gallery", None, "Gallery file (.npz); re-export with another file to swap it.")
+    _define_once("string", "export_dir", None, "export/<name>: versions are written below it.")
+    _define_once("integer", "version", 0, "Version number (0: next free).")
+
+
+def define_make_shelves_flags():
+    _define_once("string", "output_dir", None, "Where images/ and annotations.json go (references: one folder per product).")
+    _define_once("integer", "num_images", 100, "Shelf images.")
+    _define_once("integer", "seed", 0, "Image seed (a split's images).")
+    _define_once("integer", "num_products", 60, "Product identities in the catalog.")
+    _define_once("integer", "catalog_seed", 0, "Catalog seed: the same seed gives the same products in every split.")
+    _define_once("string", "products", "", "Products to place: 'A-B' (identity range, end excluded) or a comma list (default: all).")
+    _define_once("integer", "image_size", 256, "Shelf images are image_size x image_size.")
+    _define_once("integer", "references", 0, "Instead of shelves: this many packshots per product, one folder per product.")
+
+
+def parse_identities(text: str, count: int):
+    """'A-B' (end excluded) or 'a,b,c' -> list of identities below `count`; '' -> None (all)."""
+    text = str(text).strip()
+    if not text:
+        return None
+    if "-" in text:
+        lo, hi = (int(v) for v in text.split("-", 1))
+        values = list(range(lo, hi))
+    else:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    bad = [v for v in values if not 0 <= v < count]
+    if bad or not values:
+        raise ValueError(f"--products {text!r}: identities must lie in 0..{count - 1}")
+    return values
+
+
+def define_demo_recognition_flags():
+    _define_once("string", "output_dir", "demo_recognition_out", "Everything the demo makes goes here.")
+    _define_once("string", "parts", "shelves", "Comma list: 'shelves' (synthetic products, the goal figures) and/or "
+                 "'coco' (class-agnostic detector on --coco_dir).")
+    _define_once("integer", "num_products", 60, "Product identities in the synthetic catalog.")
+    _define_once("integer", "seen_products", 40, "Identities 0..N-1 appear in training; the others only in gallery and test.")
+    _define_once("integer", "num_train_images", 400, "Training shelf images (seen products only).")
+    _define_once("integer", "num_test_images", 60, "Test shelf images (all products).")
+    _define_once("integer", "num_gallery_images", 60, "Shelf images the gallery crops come from (all products).")
+    _define_once("integer", "gallery_per_label", 5, "Gallery entries per product.")
+    _define_once("integer", "detector_steps", 800, "Detector training steps.")
+    _define_once("integer", "embedder_steps", 1500, "Embedder training steps.")
+    _define_once("string", "detector_config", "configs/shelves_detector.cfg", "Detector flagfile.")
+    _define_once("string", "embedder_config", "configs/recognition_tiny_cpu.cfg", "Embedder flagfile.")
+    _define_once("string", "coco_dir", "../shared/data/coco", "COCO folder (annotations/ + images/) for the 'coco' part.")
+    _define_once("string", "coco_config", "configs/coco_agnostic_cpu.cfg", "Detector flagfile of the 'coco' part.")
+    _define_once("integer", "coco_steps", 600, "Detector training steps of the 'coco' part.")
+    _define_once("integer", "num_workers", 2, "Conversion workers.")

@@ -22,6 +22,8 @@ QUAD_Y = tuple(f"image/object/quad/y{i}" for i in range(1, 5))
 
 CLASS_LABEL = "image/object/class/label"
 CLASS_TEXT = "image/object/class/text"
+# class-agnostic records (label 1 "object"): the category each object had before, 1-based
+CLASS_ORIGINAL_LABEL = "image/object/class/original_label"
 DIFFICULT = "image/object/difficult"
 IS_CROWD = "image/object/is_crowd"
 AREA = "image/object/area"
@@ -40,4 +42,5 @@ OUT_NUM = "num_detections"
 
 DONT_CARE_TEXT = "###"
 TEXT_CLASS_NAME = "text"
+OBJECT_CLASS_NAME = "object"  # the one class of class-agnostic detection
 DATASET_JSON = "dataset.json"

@@ -19,6 +19,12 @@ TOOLS = {
     "optimize_anchors": ("define_optimize_anchor_flags", ["records", "output"]),
     "show_records": ("define_show_records_flags", ["records", "output_dir"]),
     "demo": ("define_demo_flags", []),
+    "train_embedder": ("define_train_embedder_flags", ["train_records", "model_dir"]),
+    "build_gallery": ("define_build_gallery_flags", ["embedder", "output"]),
+    "evaluate_embedder": ("define_evaluate_embedder_flags", ["embedder", "gallery", "records", "output_dir"]),
+    "export_recognizer": ("define_export_recognizer_flags", ["model_dir", "embedder", "gallery", "export_dir"]),
+    "make_shelves": ("define_make_shelves_flags", ["output_dir"]),
+    "demo_recognition": ("define_demo_recognition_flags", []),
 }
 
 

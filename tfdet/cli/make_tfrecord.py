@@ -27,6 +27,9 @@ def run(FLAGS) -> int:
     if missing:
         print(f"error: --dataset={FLAGS.dataset} needs {', '.join(missing)}", file=sys.stderr)
         return 2
+    if FLAGS.class_agnostic and FLAGS.dataset != "coco":
+        print(f"error: --class_agnostic applies to --dataset=coco, not {FLAGS.dataset}", file=sys.stderr)
+        return 2
     try:
         reader = get_reader(
             FLAGS.dataset,
@@ -38,6 +41,7 @@ def run(FLAGS) -> int:
             backgrounds=FLAGS.backgrounds,
             split_part=FLAGS.split_part,
             val_fraction=FLAGS.val_fraction,
+            class_agnostic=FLAGS.class_agnostic,
         )
         start = time.time()
         summary = writer.convert(

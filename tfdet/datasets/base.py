@@ -69,6 +69,7 @@ class Sample:
     is_crowd: list[bool] = dataclasses.field(default_factory=list)
     scripts: list[str] = dataclasses.field(default_factory=list)
     areas: list[float] = dataclasses.field(default_factory=list)
+    original_labels: list[int] = dataclasses.field(default_factory=list)  # class-agnostic records only
 
     def __post_init__(self):
         n = len(self.labels)
@@ -82,6 +83,8 @@ class Sample:
         for name in ("class_names", "difficult", "texts", "is_crowd", "scripts", "areas"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{self.filename}: {name} has {len(getattr(self, name))} entries for {n} objects")
+        if self.original_labels and len(self.original_labels) != n:
+            raise ValueError(f"{self.filename}: original_labels has {len(self.original_labels)} entries for {n} objects")
 
     @property
     def sha256(self) -> str:
@@ -105,6 +108,7 @@ class ObjectAnnotation:
     script: str = ""
     area: float | None = None
     line: int | None = None
+    original_label: int = 0  # class-agnostic readers: the label the object had before (0: none)
 
 
 class ImageError(Exception):
@@ -188,7 +192,7 @@ def build_samples_objects(
     except ImageError as exc:
         problems.append(Problem("skipped_file", path, str(exc)))
         return None
-    fields: dict[str, list] = {k: [] for k in ("quads", "labels", "class_names", "difficult", "texts", "is_crowd", "scripts", "areas")}
+    fields: dict[str, list] = {k: [] for k in ("quads", "labels", "class_names", "difficult", "texts", "is_crowd", "scripts", "areas", "original_labels")}
     for obj in objects:
         check = geometry.validate_quad(obj.quad, width, height)
         where = obj.line
@@ -207,6 +211,7 @@ def build_samples_objects(
         fields["is_crowd"].append(bool(obj.is_crowd))
         fields["scripts"].append(obj.script)
         fields["areas"].append(float(obj.area) if obj.area is not None else abs(geometry.signed_area(check.quad)))
+        fields["original_labels"].append(int(obj.original_label))
     n = len(fields["labels"])
     return Sample(
         image=stored,
@@ -223,6 +228,7 @@ def build_samples_objects(
         is_crowd=fields["is_crowd"],
         scripts=fields["scripts"],
         areas=fields["areas"],
+        original_labels=fields["original_labels"] if any(fields["original_labels"]) else [],
     )
 
 

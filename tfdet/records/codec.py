@@ -59,6 +59,8 @@ def sample_to_example(sample: Sample):
         keys.OBJECT_TEXT: _bytes([t.encode("utf-8") for t in sample.texts]),
         keys.OBJECT_SCRIPT: _bytes([s.encode("utf-8") for s in sample.scripts]),
     }
+    if sample.original_labels:
+        feature[keys.CLASS_ORIGINAL_LABEL] = _ints(sample.original_labels)
     for i in range(4):
         feature[keys.QUAD_X[i]] = _floats(quads[:, i, 0] / w)
         feature[keys.QUAD_Y[i]] = _floats(quads[:, i, 1] / h)
@@ -112,6 +114,8 @@ def example_to_sample(serialized: bytes) -> Sample:
     crowd = [bool(v) for v in crowd] if crowd is not None and len(crowd) == n else [False] * n
     areas = _get(f, keys.AREA, "float_list", None)
     areas = [float(v) for v in areas] if areas is not None and len(areas) == n else []
+    original = _get(f, keys.CLASS_ORIGINAL_LABEL, "int64_list", None)
+    original = [int(v) for v in original] if original is not None and len(original) == n else []
     return Sample(
         image=image,
         image_format=fmt,
@@ -127,6 +131,7 @@ def example_to_sample(serialized: bytes) -> Sample:
         is_crowd=crowd,
         scripts=strings(keys.OBJECT_SCRIPT) or [],
         areas=areas,
+        original_labels=original,
     )
 
 

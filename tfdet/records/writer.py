@@ -226,6 +226,7 @@ def convert(
     existing.setdefault("splits", {})
     existing["dataset"] = dataset_name or getattr(reader, "dataset_name", "")
     existing["label_map"] = label_map
+    existing.update(getattr(reader, "dataset_json_extra", None) or {})  # e.g. a class-agnostic reader's original_label_map
     existing["splits"][split] = summary
     _write_json_atomic(json_path, existing)
     return summary
