@@ -34,8 +34,9 @@ import zlib
 import numpy as np
 
 from tfdet import geometry
+from tfdet.datasets import fonts as font_lib
 from tfdet.datasets.base import ObjectAnnotation, build_samples_objects, encode_rgb
-from tfdet.datasets.synthetic import SyntheticReader, _font, _value_noise, font_files
+from tfdet.datasets.synthetic import SyntheticReader, _value_noise
 
 CLASS_NAMES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")  # label i is CLASS_NAMES[i - 1]
 LABEL_MAP = {name: i + 1 for i, name in enumerate(CLASS_NAMES)}
@@ -105,7 +106,7 @@ def font_glyph(font_path: str, digit: int, size: int = 64) -> np.ndarray:
     """A digit rendered with a TrueType font (PIL's built-in font when the path is empty), cropped to the ink."""
     from PIL import Image, ImageDraw
 
-    font = _font(font_path, size)
+    font = font_lib.load_font(font_path, size)
     canvas = Image.new("L", (size * 2, size * 2), 0)
     ImageDraw.Draw(canvas).text((size // 2, size // 4), str(digit), font=font, fill=255)
     return crop_to_ink(np.asarray(canvas, np.float32) / 255.0)
@@ -220,7 +221,7 @@ class Digit:
 
 
 def _pick_glyph(rng: np.random.Generator, config: DigitsConfig, held_out: bool) -> tuple[np.ndarray, int, str]:
-    fonts = font_files()
+    fonts = font_lib.bundled_fonts()
     if rng.random() < config.font_share:
         digit = int(rng.integers(10))
         path = fonts[int(rng.integers(len(fonts)))] if fonts else ""
