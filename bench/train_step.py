@@ -1,6 +1,6 @@
 """Training throughput, each row a ratio to a like-for-like baseline measured in the same run.
 
-- `demo_loop`: the demo model (configs/tiny_cpu.cfg, batch 8 at 384) in the training loop itself
+- `demo_loop`: the demo model (`--config`, default configs/demo_cpu.cfg: batch 8 at 384) in the training loop itself
   (tf.data pipeline on synthetic records, distributed step, host-side loss read-back), over the same
   step fed one fixed batch again and again (the model's isolated forward + backward + optimizer).
   Goal: >= 0.8 (the pipeline and the loop cost at most a fifth of the time).
@@ -46,7 +46,7 @@ def _timed_steps(step, batch: int, steps: int, repeats: int = 3) -> float:
     return best_rate(window, steps * batch, repeats)
 
 
-def demo_loop_rows(precision: str, steps: int) -> dict:
+def demo_loop_rows(precision: str, steps: int, flagfile: str = "configs/demo_cpu.cfg") -> dict:
     """The demo's own loop vs the same step on one fixed batch."""
     from absl import flags as absl_flags
 
@@ -59,7 +59,7 @@ def demo_loop_rows(precision: str, steps: int) -> dict:
     writer.convert(get_reader("synthetic", num_images=64, seed=5), os.path.join(work, "records"), num_shards=2, progress=False)
     tfdet_flags.define_train_flags()
     fv = absl_flags.FLAGS
-    fv(["bench", f"--flagfile={os.path.join(REPO, 'configs', 'tiny_cpu.cfg')}", f"--precision={precision}",
+    fv(["bench", f"--flagfile={os.path.join(REPO, flagfile)}", f"--precision={precision}",
         f"--train_records={os.path.join(work, 'records', '*.tfrecord')}", f"--model_dir={os.path.join(work, 'run')}"])
     config = tfdet_flags.run_config_from_flags(fv)
     trainer = Trainer(config, os.path.join(work, "run"), fv.train_records, log=lambda *_: None, progress=False)
@@ -74,7 +74,7 @@ def demo_loop_rows(precision: str, steps: int) -> dict:
     loop = max(loop, _timed_steps(lambda: step(iterator), batch, steps))  # alternate, best of each
     return {"demo_loop": {"images_per_second": round(loop, 2), "isolated_step_images_per_second": round(isolated, 2),
                           "ratio": round(loop / isolated, 3), "batch": batch, "size": config.input.sizes[0],
-                          "precision": trainer.precision.policy}}
+                          "precision": trainer.precision.policy, "config": flagfile}}
 
 
 def _step_fn(model, loss_fn, images):
@@ -145,11 +145,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precision", default="float32", help="float32, mixed_bfloat16 or auto")
     parser.add_argument("--steps", type=int, default=6, help="steps per timing window")
+    parser.add_argument("--config", default="configs/demo_cpu.cfg", help="flagfile of the demo-loop model")
     parser.add_argument("--skip_resnet50", action="store_true", help="only the demo model rows")
     args = parser.parse_args()
     apply_precision(args.precision, log=lambda m: print(m, file=sys.stderr))
     cpu_flags = read_cpu_flags() or set()
-    rows = demo_loop_rows(args.precision, args.steps)
+    rows = demo_loop_rows(args.precision, args.steps, args.config)
     print(f"demo loop: {rows['demo_loop']}", file=sys.stderr)
     if not args.skip_resnet50:
         apply_precision(args.precision, log=lambda m: None)

@@ -44,7 +44,7 @@ def test_mismatch_with_imagenet_weights_is_refused(backbone, wrong, right, tmp_p
         config.check_input_normalization()
     run_config = dataclasses.replace(_run_config("group_norm"), model=config)
     with pytest.raises(ValueError, match=f"--input_normalization={right}"):
-        Trainer(run_config, str(tmp_path), "unused")._build()
+        Trainer(run_config, str(tmp_path), "unused").build()
     ModelConfig(backbone=backbone, backbone_weights="imagenet", input_normalization=right).check_input_normalization()
     # a run saved with the mismatch (before this check) still loads, with what it was trained on
     assert ModelConfig.from_dict(config.to_dict()).input_normalization == wrong
@@ -88,7 +88,7 @@ def _run_config(norm, weights=""):
 
 def test_frozen_bn_without_weights_is_refused(tmp_path):
     with pytest.raises(ValueError, match="normalise nothing"):
-        Trainer(_run_config("frozen_bn"), str(tmp_path / "a"), "unused")._build()
+        Trainer(_run_config("frozen_bn"), str(tmp_path / "a"), "unused").build()
     with pytest.raises(ValueError, match="group_norm"):
         _run_config("frozen_bn").model.check_initialisation(resumed=False)
     # accepted: with a --resume source, with weights, or with norms that learn their statistics
@@ -97,5 +97,5 @@ def test_frozen_bn_without_weights_is_refused(tmp_path):
     for norm in ("group_norm", "batch_norm", "sync_bn"):
         _run_config(norm).model.check_initialisation(resumed=False)
     trainer = Trainer(_run_config("frozen_bn"), str(tmp_path / "b"), "unused", resume=str(tmp_path / "previous"))
-    trainer._build()  # the weights will come from the previous stage
+    trainer.build()  # the weights will come from the previous stage
     assert trainer.model is not None

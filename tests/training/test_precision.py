@@ -24,6 +24,12 @@ def test_auto_unknown_cpu_falls_back_to_float32(monkeypatch):
     assert choice.policy == "float32" and "could not be read" in choice.reason
 
 
+def test_bf16_under_an_isa_cap_is_an_error():
+    # TensorFlow takes oneDNN's bf16 kernels from the CPU flags and the cap removes them: a crash otherwise
+    with pytest.raises(PrecisionError, match="ONEDNN_MAX_CPU_ISA"):
+        choose_precision("mixed_bfloat16", [], AVX512_BF16, {"ONEDNN_MAX_CPU_ISA": "AVX2"})
+
+
 def test_onednn_isa_cap_counts_as_no_bf16():
     native, why = cpu_has_native_bf16(AVX512_BF16, {"ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert native is False and "ONEDNN_MAX_CPU_ISA" in why

@@ -172,12 +172,13 @@ def restrict_detections(out: dict, score_threshold: float, max_detections: int) 
 
 
 def load_detector(path: str, post: PostprocessConfig | None = None, size: int | None = None, requested: tuple | None = None,
-                  precision: str = "auto"):
+                  precision: str = "float32"):
     """A SavedModel folder, a run folder or a checkpoint -> object with detect_encoded().
 
     For a SavedModel, `requested` names the settings the caller asks for (fields of `post`, and
     "size"); the others keep their exported values (None: all of them when `post` or `size` is given).
-    A checkpoint is run at `precision` (auto: tfdet.training.precision); a SavedModel at its own (float32)."""
+    A checkpoint is run at `precision` (float32, the export's precision, unless asked: tools pass their
+    --precision, auto by default: tfdet.training.precision); a SavedModel at its own (float32)."""
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
         return SavedModelDetector(path, post, size, requested)
     model, config, _ = load_trained_model(path, precision)

@@ -35,6 +35,7 @@ from tfdet import keys
 from tfdet.anchors.coder import BoxCoder
 from tfdet.anchors.config import AnchorConfig
 from tfdet.anchors.generator import generate_anchors_np
+from tfdet.ops import quads as quad_ops
 from tfdet.postprocess import PostprocessConfig, class_scores
 from tfdet.serving.export import load_trained_model, staging_folder
 from tfdet.serving.module import MAX_PIXELS, decode_bounded
@@ -278,6 +279,8 @@ def postprocess(scores: np.ndarray, box_regression: np.ndarray, anchors: np.ndar
     top_scores = flat[candidates]
     anchor_idx, classes = candidates // num_classes, candidates % num_classes + 1
     quads, boxes = decode_offsets(box_regression[anchor_idx], anchors[anchor_idx], coder)
+    if len(quads):  # ordered as decoded, as tfdet.postprocess does before NMS
+        quads = quad_ops.order_quads(quads.reshape(-1, 4, 2)).numpy().reshape(quads.shape)
     kept = quad_nms_numpy(quads, top_scores, post.nms_iou_threshold, m, classes)
     sx, sy = (float(v) for v in scale_xy)
     quads = quads[kept] / np.array([sx, sy], np.float32)
@@ -286,6 +289,9 @@ def postprocess(scores: np.ndarray, box_regression: np.ndarray, anchors: np.ndar
         h, w = (float(v) for v in original_hw)
         quads = np.clip(quads, 0.0, np.array([w, h], np.float32))
         boxes = np.clip(boxes, 0.0, np.array([h, w, h, w], np.float32))
+    # the one quad order, as the SavedModel gives it (clipping can flip or cross a quad): its own TF op, so a
+    # near-degenerate quad gets the same vertex order as in the SavedModel (an app ports geometry.order_quad)
+    quads = quad_ops.order_quads(quads.reshape(-1, 4, 2)).numpy() if len(quads) else quads
     n = len(kept)
     out = {keys.OUT_QUADS: np.zeros([m, 8], np.float32), keys.OUT_BOXES: np.zeros([m, 4], np.float32),
            keys.OUT_SCORES: np.zeros([m], np.float32), keys.OUT_CLASSES: np.zeros([m], np.int32), keys.OUT_NUM: np.int32(n)}

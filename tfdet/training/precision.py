@@ -8,7 +8,9 @@
 
 On a CPU without native bfloat16, oneDNN emulates it and a training step is about 5x slower
 than float32; `mixed_float16` on a CPU is slower still. An explicit choice always wins, with a
-warning (or, for `mixed_float16` without a GPU, an error) saying why it is slow.
+warning (or, for `mixed_float16` without a GPU, an error) saying why it is slow. `mixed_bfloat16`
+under an `ONEDNN_MAX_CPU_ISA` cap that excludes bf16 is an error: TensorFlow still picks oneDNN's bf16
+kernels from the CPU's flags and the cap leaves none (the first convolution fails).
 
 The CPU features are read from `/proc/cpuinfo` (Linux) or `sysctl` (macOS); `ONEDNN_MAX_CPU_ISA`
 capping oneDNN below AVX-512 BF16 counts as "no native bfloat16", since the kernels then cannot
@@ -127,6 +129,11 @@ def choose_precision(requested: str = "auto", gpu_capabilities=None, cpu_flags: 
     if requested == "mixed_float16":
         raise PrecisionError("--precision=mixed_float16 needs a CUDA GPU and none is visible: on a CPU float16 is "
                              "emulated and about 10x slower than float32. Use --precision=auto (or float32).")
+    if requested == "mixed_bfloat16" and "ONEDNN_MAX_CPU_ISA" in why:
+        # TensorFlow sees the CPU's bf16 flag and takes oneDNN's bf16 kernels, which the cap removes:
+        # the first convolution fails ("could not create a primitive descriptor")
+        raise PrecisionError(f"--precision=mixed_bfloat16 cannot run here: {why}, and TensorFlow then finds no bfloat16 "
+                             "convolution. Use --precision=auto (float32 here) or unset ONEDNN_MAX_CPU_ISA.")
     if requested == "mixed_bfloat16" and not native:
         return PrecisionChoice(requested, requested, "asked for explicitly",
                                f"--precision=mixed_bfloat16 on a CPU where {why}: bfloat16 is emulated and a training "

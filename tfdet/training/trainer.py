@@ -16,6 +16,7 @@ tfdet.training.gradients. With `train_minutes` the run stops when the wall-clock
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -42,6 +43,8 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
+LOSS_WINDOW = 10  # steps averaged for the summary's first / last loss
+
 OUTPUT_LAYERS = ("cls_logits_conv", "box_regression_conv")  # their slots belong to the anchors
 
 
@@ -51,6 +54,13 @@ def reinitialize_output_layers(model):
         layer = model.get_layer(name)
         for variable, initializer in ((layer.kernel, layer.kernel_initializer), (layer.bias, layer.bias_initializer)):
             variable.assign(initializer(tuple(variable.shape), variable.dtype))
+
+
+def _window_means(window) -> dict | None:
+    if not window:
+        return None
+    return {"total_loss": round(sum(w[0] for w in window) / len(window), 4),
+            "cls_loss": round(sum(w[1] for w in window) / len(window), 4)}
 
 
 class Trainer:
@@ -202,6 +212,7 @@ class Trainer:
         t_window, images_window = time.time(), 0
         best = {"metric": None, "step": None}
         first, last = {}, {}
+        first_window, last_window = [], collections.deque(maxlen=LOSS_WINDOW)  # "did the loss fall" in the summary
         evals_since_best, early_stopped = 0, None
         step = start
         stopped_by_budget = False
@@ -212,6 +223,9 @@ class Trainer:
                 self.step.assign(step)
                 last = {k: float(v) for k, v in values.items()}
                 first = first or last
+                if len(first_window) < LOSS_WINDOW:
+                    first_window.append((last["total_loss"], last["cls_loss"]))
+                last_window.append((last["total_loss"], last["cls_loss"]))
                 self.train_seconds.assign(spent + time.time() - t_start)
                 if budget:
                     self.time_fraction.assign(min(1.0, float(self.train_seconds.numpy()) / budget))
@@ -269,6 +283,9 @@ class Trainer:
             "train_seconds": round(elapsed, 2),
             "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),
             "first_loss": first.get("total_loss"),
+            # mean (total, classification) loss of the run's first and last LOSS_WINDOW steps
+            "loss_first_steps": _window_means(first_window),
+            "loss_last_steps": _window_means(last_window),
             "final_loss": last.get("total_loss"),
             "final_cls_loss": last.get("cls_loss"),
             "final_box_loss": last.get("box_loss"),
