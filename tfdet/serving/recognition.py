@@ -136,7 +136,7 @@ def export_recognizer(detector_path: str, embedder_path: str, gallery_path: str,
     another gallery file swaps the gallery; the weights come from the same checkpoints."""
     from tfdet.recognition.gallery import Gallery, check_embedder
     from tfdet.recognition.train import load_embedder
-    from tfdet.serving.export import load_trained_model, make_module, next_version
+    from tfdet.serving.export import load_trained_model, make_module, staging_folder
 
     model, config, detector_ckpt = load_trained_model(detector_path)
     embedder, embedder_config, embedder_ckpt = load_embedder(embedder_path)
@@ -145,13 +145,7 @@ def export_recognizer(detector_path: str, embedder_path: str, gallery_path: str,
     post = dataclasses.replace(post or PostprocessConfig(), classification_loss=config.model.classification_loss)
     module = RecognizerModule(make_module(model, config, post, size), embedder, gallery, embedder_config.model.input_size,
                               embedder_config.model.crop_margin)
-    version = version or next_version(export_dir)
-    final = os.path.join(export_dir, str(version))
-    if os.path.exists(final):
-        raise FileExistsError(f"{final} exists; choose another --version")
-    tmp = os.path.join(export_dir, f".tmp-{version}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(export_dir, exist_ok=True)
+    final, tmp = staging_folder(export_dir, version)
     signatures = {keys.SIGNATURE_ENCODED: module.serve_encoded, keys.SIGNATURE_IMAGE_TENSOR: module.serve_image_tensor,
                   keys.SIGNATURE_TF_EXAMPLE: module.serve_tf_example, SIGNATURE_EMBED: module.serve_embed}
     tf.saved_model.save(module, tmp, signatures=signatures)
