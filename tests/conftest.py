@@ -1,6 +1,7 @@
 """Shared test helpers: where the real samples live, and small fixture makers."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +10,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy_after_each_test():
+    """A test that builds a Trainer sets Keras' global precision policy (`auto`: bf16 on a CPU with
+    native bf16); put float32 back so the next test in this process starts from the default."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")
 
 
 def shared_path(*parts) -> str:
