@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import sys
 import time
 
@@ -30,6 +29,7 @@ from tfdet.recognition.model import build_embedder
 from tfdet.recognition.sampler import KxPSampler
 from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
+from tfdet.training.signals import StopSignals
 from tfdet.training import gradients as gradients_lib
 from tfdet.training.precision import apply_precision
 from tfdet.training.trainer import NonFiniteLossError
@@ -61,7 +61,7 @@ class EmbedderTrainer:
         self.crops = crops
         self.log = log
         self.progress = progress
-        self._stop_signal = None
+        self._signals = StopSignals()
 
     def _build(self):
         cfg = self.config
@@ -148,9 +148,6 @@ class EmbedderTrainer:
 
         return tf.function(step_fn)
 
-    def _handle_signal(self, signum, _frame):
-        self._stop_signal = signum
-
     def run(self) -> dict:
         cfg = self.config
         os.makedirs(self.model_dir, exist_ok=True)
@@ -174,12 +171,7 @@ class EmbedderTrainer:
         iterator = iter(dataset)
         train_step = self._make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
-        old_handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                old_handlers[sig] = signal.signal(sig, self._handle_signal)
-            except ValueError:
-                pass
+        self._signals = StopSignals().install()  # restored in the finally below
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.num_steps, initial=start, desc="embedder", unit="step", file=sys.stderr, dynamic_ncols=True,
@@ -205,15 +197,14 @@ class EmbedderTrainer:
                         tf.summary.scalar("learning_rate", float(self.schedule(step)))
                 if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
                     self.manager.save(checkpoint_number=step)
-                if self._stop_signal is not None:
+                if self._signals.received is not None:
                     path = self.manager.save(checkpoint_number=step)
-                    self.log(f"stopped by signal {self._stop_signal} at step {step}; checkpoint {path}. "
+                    self.log(f"stopped by signal {self._signals.received} at step {step}; checkpoint {path}. "
                              "Run the same command again to continue.")
                     break
         finally:
             bar.close()
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
+            self._signals.restore()
             writer.flush()
         elapsed = time.time() - t_start
         summary = {"steps": step, "start_step": start, "train_seconds": round(elapsed, 2),

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
 import time
 
@@ -34,6 +33,7 @@ from tfdet.modeling.retinanet import build_model
 from tfdet.training import gradients as gradients_lib
 from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
+from tfdet.training.signals import StopSignals
 from tfdet.training.checkpoints import resolve_checkpoint
 from tfdet.training.config import RunConfig, check_resume_source, check_run_folder
 from tfdet.training.precision import apply_precision
@@ -76,7 +76,7 @@ class Trainer:
         self.progress = progress
         self.evaluator = evaluator  # callable(model, step) -> dict with "hmean" or "mAP"
         self.early_stopping_patience = early_stopping_patience  # evaluations without a new best; 0 = never stop
-        self._stop_signal = None
+        self._signals = StopSignals()
 
     # -- set-up -------------------------------------------------------------------------
     def build(self):
@@ -169,9 +169,6 @@ class Trainer:
         return tf.function(step_fn, jit_compile=cfg.jit_compile or None)
 
     # -- loop ---------------------------------------------------------------------------
-    def _handle_signal(self, signum, _frame):
-        self._stop_signal = signum
-
     def _save(self, step: int):
         path = self.manager.save(checkpoint_number=step)
         if not self.chief:
@@ -197,12 +194,7 @@ class Trainer:
         iterator = iter(self.dataset(start))
         train_step = self.make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
-        old_handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                old_handlers[sig] = signal.signal(sig, self._handle_signal)
-            except ValueError:  # not the main thread
-                pass
+        self._signals = StopSignals().install()  # restored in the finally below
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.num_steps, initial=start, desc="train", unit="step", disable=not (self.progress and self.chief),
@@ -266,15 +258,14 @@ class Trainer:
                 if stopped_by_budget:
                     self.log(f"time budget of {cfg.train_minutes:g} minutes reached at step {step} of {cfg.num_steps}")
                     break
-                if self._stop_signal is not None:
+                if self._signals.received is not None:
                     path = self._save(step)
-                    self.log(f"stopped by signal {self._stop_signal} at step {step}; checkpoint {path}. "
+                    self.log(f"stopped by signal {self._signals.received} at step {step}; checkpoint {path}. "
                              "Run the same command again to continue.")
                     break
         finally:
             bar.close()
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
+            self._signals.restore()
             writer.flush()
         elapsed = time.time() - t_start
         summary = {
