@@ -33,6 +33,8 @@ setup(
         # depends on the full `tensorflow` package: CPU users install it with --no-deps (README)
         "serving": ["tensorflow-serving-api==2.21.0"],
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # optional peers for bench/latency.py (PP-OCRv6's detector ships inside the rapidocr wheel); never a runtime need
+        "bench": ["rapidocr==3.10.0", "onnxruntime"],
     },
     license="Apache-2.0",
 )

@@ -182,6 +182,10 @@ def define_train_flags():
     _define_once("integer", "eval_every", 0, "Evaluation interval in steps (0: at the end only).")
     _define_once("integer", "early_stopping_patience", 0,
                  "Stop when this many evaluations in a row (every --eval_every steps) bring no better score (0: never).")
+    _define_once("enum", "best_metric", "auto", "Evaluation figure that picks best/ and counts for early stopping: auto "
+                 "(hmean for text protocols, mAP for COCO ones), hmean (at --score_threshold), best_sweep_hmean (best "
+                 "Hmean over the threshold sweep: checkpoint and threshold chosen together), mAP or mAP_50.",
+                 enum_values=["auto", "hmean", "best_sweep_hmean", "mAP", "mAP_50"])
     _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
     _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol (coco_quad: COCO-style AP on quads).",
                  enum_values=["icdar2015", "icdar2013", "coco", "coco_quad"])

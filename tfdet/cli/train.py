@@ -20,6 +20,11 @@ def run(FLAGS) -> int:
     except ValueError as exc:
         print(f"error: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    coco_like = FLAGS.eval_protocol in ("coco", "coco_quad")
+    if FLAGS.best_metric != "auto" and coco_like != FLAGS.best_metric.startswith("mAP"):
+        print(f"error: --best_metric={FLAGS.best_metric} does not exist for --eval_protocol={FLAGS.eval_protocol} "
+              f"(use {'mAP or mAP_50' if coco_like else 'hmean or best_sweep_hmean'})", file=sys.stderr)
+        return 2
     os.makedirs(FLAGS.model_dir, exist_ok=True)
     evaluator = None
     if FLAGS.val_records:
@@ -27,7 +32,8 @@ def run(FLAGS) -> int:
 
         evaluator = make_training_evaluator(config, FLAGS.val_records, FLAGS.eval_protocol, FLAGS.model_dir)
     trainer = Trainer(config, FLAGS.model_dir, FLAGS.train_records, FLAGS.val_records, FLAGS.resume,
-                      progress=FLAGS.progress, evaluator=evaluator, early_stopping_patience=FLAGS.early_stopping_patience)
+                      progress=FLAGS.progress, evaluator=evaluator, early_stopping_patience=FLAGS.early_stopping_patience,
+                      best_metric=FLAGS.best_metric)
     try:
         tfdet_flags.write_flags_file(os.path.join(FLAGS.model_dir, "flags.cfg"))
         summary = trainer.run()

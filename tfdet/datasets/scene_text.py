@@ -13,8 +13,9 @@ regenerated alone, in any process):
 3. Text blocks (1-3 lines of 1-4 words: lines and paragraphs) are laid out flat with one
    font, optionally bent on a parabolic baseline, and mapped onto the scene by a homography:
    a rotation following the dominant edge direction around the spot (the region's plane),
-   a 3-D tilt in perspective and a scale. A block is kept only where its footprint lies in
-   one homogeneous region, on the image, away from other blocks.
+   a 3-D tilt in perspective and a scale. A block is kept only where 85 % of its footprint lies
+   in one homogeneous region, on the image, away from other blocks; where a paragraph finds no
+   such room, a line of one or two words is tried instead (more words per photograph).
 4. Each block gets a colour contrasting with the region under it, sometimes an outline or a
    shadow, slight blur of its edges, then the whole scene gets occluders (background patches
    over parts of words), lighting and noise.
@@ -24,7 +25,7 @@ baseline), ordered by `geometry.order_quad`; words whose short side is under
 `dont_care_height` pixels are `###`, as in the procedural generator.
 
 Text already in the photographs is not annotated. Likely text is found with a
-stroke-chain detector (MSER components of similar height in a row) and marked as `###`
+stroke-chain detector (blobs of a local threshold, of similar height, in a row) and marked as `###`
 (don't care), so that training neither rewards nor punishes detections there; words are
 never painted over it.
 """
@@ -50,11 +51,11 @@ class SceneTextConfig:
     max_side: int = 640
     min_side: int = 64
     min_blocks: int = 1
-    max_blocks: int = 6
+    max_blocks: int = 8
     max_lines: int = 3
     max_words_per_line: int = 4
-    min_text_height: float = 9.0
-    max_text_height: float = 56.0
+    min_text_height: float = 11.0
+    max_text_height: float = 64.0
     dont_care_height: float = 10.0
     max_angle: float = 25.0
     max_tilt: float = 35.0
@@ -385,7 +386,7 @@ def place_block(rng, image, analysis: SceneAnalysis, occupied, block: Block, con
                 cv2.fillPoly(footprint, [np.round(outline).astype(np.int32)], 1)
                 inside = footprint.astype(bool)
                 share_region = float(np.mean(analysis.labels[inside] == region)) if inside.any() else 0.0
-                if share_region > 0.9 and not np.any(occupied[inside]):
+                if share_region > 0.85 and not np.any(occupied[inside]):
                     occupied |= cv2.dilate(footprint, np.ones((5, 5), np.uint8)).astype(bool)
                     return matrix, composite_block(rng, image, analysis, inside, block, matrix)
             scale *= 0.7
@@ -464,11 +465,15 @@ def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: Scen
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
             occupied[max(0, y0 - 2):y1 + 3, max(0, x0 - 2):x1 + 3] = True
     painted = []
+    single_line = dataclasses.replace(config, max_lines=1, max_words_per_line=min(2, config.max_words_per_line))
     for _ in range(int(rng.integers(config.min_blocks, config.max_blocks + 1))):
-        block = layout_block(rng, config)
-        if block is None:
-            continue
-        placed = place_block(rng, image, analysis, occupied, block, config)
+        placed = None
+        # a paragraph needs a large homogeneous region; where none is left, a line of one or two words may fit
+        for layout_config in (config, single_line):
+            block = layout_block(rng, layout_config)
+            placed = None if block is None else place_block(rng, image, analysis, occupied, block, config)
+            if placed is not None:
+                break
         if placed is None:
             continue
         matrix, ids = placed

@@ -340,6 +340,7 @@ def make_training_evaluator(config, val_records: str, protocol: str, model_dir: 
         out = {k: float(summary[k]) for k in keys}
         if not coco_like:
             out["best_sweep_hmean"] = float(summary["best"]["hmean"])
+            out["best_sweep_threshold"] = float(summary["best"]["score_threshold"])
         return out
 
     return evaluator

@@ -48,7 +48,7 @@ def load_embedder(path: str):
         raise FileNotFoundError(f"no embedder checkpoint in {path}")
     keras.mixed_precision.set_global_policy("float32")
     model = build_embedder(dataclasses.replace(config.model, backbone_weights=""))
-    status = tf.train.Checkpoint(model=model).restore(ckpt)
+    status = tf.train.Checkpoint(model=model).read(ckpt)  # weights only: no save counter asked for
     status.expect_partial()
     status.assert_existing_objects_matched()
     return model, config, ckpt

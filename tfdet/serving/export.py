@@ -31,7 +31,8 @@ def load_trained_model(path: str, precision: str = "float32"):
     keras.mixed_precision.set_global_policy(choose_precision(precision).policy)
     model_cfg = dataclasses.replace(config.model, backbone_weights="")
     model = build_model(model_cfg, config.anchors)
-    status = tf.train.Checkpoint(model=model).restore(ckpt)
+    # read, not restore: restore adds a save counter that best/ckpt (written, not saved) does not hold
+    status = tf.train.Checkpoint(model=model).read(ckpt)
     status.expect_partial()
     status.assert_existing_objects_matched()
     return model, config, ckpt

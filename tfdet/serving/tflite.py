@@ -22,6 +22,7 @@ output stay float32).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import json
 import os
@@ -267,6 +268,17 @@ def quad_nms_numpy(quads: np.ndarray, scores: np.ndarray, iou_threshold: float, 
     return order[np.asarray(kept, int)]
 
 
+@functools.lru_cache(maxsize=1)
+def _compiled_order_quads():
+    """`ops.quads.order_quads` traced once for [N, 4, 2] float32: the same op, ~1 ms instead of ~35 ms eager."""
+    return tf.function(quad_ops.order_quads, input_signature=[tf.TensorSpec([None, 4, 2], tf.float32)])
+
+
+def _order(quads: np.ndarray) -> np.ndarray:
+    """[N, 4, 2] -> canonical vertex order (the SavedModel's own op)."""
+    return _compiled_order_quads()(np.asarray(quads, np.float32).reshape(-1, 4, 2)).numpy()
+
+
 def postprocess(scores: np.ndarray, box_regression: np.ndarray, anchors: np.ndarray, coder: BoxCoder, post: PostprocessConfig,
                 scale_xy=(1.0, 1.0), original_hw=None) -> dict:
     """One image's network outputs ([A, C], [A, L]) -> detections in pixels of the original image,
@@ -280,7 +292,7 @@ def postprocess(scores: np.ndarray, box_regression: np.ndarray, anchors: np.ndar
     anchor_idx, classes = candidates // num_classes, candidates % num_classes + 1
     quads, boxes = decode_offsets(box_regression[anchor_idx], anchors[anchor_idx], coder)
     if len(quads):  # ordered as decoded, as tfdet.postprocess does before NMS
-        quads = quad_ops.order_quads(quads.reshape(-1, 4, 2)).numpy().reshape(quads.shape)
+        quads = _order(quads).reshape(quads.shape)
     kept = quad_nms_numpy(quads, top_scores, post.nms_iou_threshold, m, classes)
     sx, sy = (float(v) for v in scale_xy)
     quads = quads[kept] / np.array([sx, sy], np.float32)
@@ -291,7 +303,7 @@ def postprocess(scores: np.ndarray, box_regression: np.ndarray, anchors: np.ndar
         boxes = np.clip(boxes, 0.0, np.array([h, w, h, w], np.float32))
     # the one quad order, as the SavedModel gives it (clipping can flip or cross a quad): its own TF op, so a
     # near-degenerate quad gets the same vertex order as in the SavedModel (an app ports geometry.order_quad)
-    quads = quad_ops.order_quads(quads.reshape(-1, 4, 2)).numpy() if len(quads) else quads
+    quads = _order(quads) if len(quads) else quads
     n = len(kept)
     out = {keys.OUT_QUADS: np.zeros([m, 8], np.float32), keys.OUT_BOXES: np.zeros([m, 4], np.float32),
            keys.OUT_SCORES: np.zeros([m], np.float32), keys.OUT_CLASSES: np.zeros([m], np.int32), keys.OUT_NUM: np.int32(n)}

@@ -8,11 +8,12 @@ import tensorflow as tf
 
 
 def resolve_checkpoint(path: str) -> tuple[str, str]:
-    """A run folder or checkpoint prefix -> (checkpoint prefix, run folder holding run_config.json)."""
+    """A run folder, its best/ folder or a checkpoint prefix -> (checkpoint prefix, run folder holding run_config.json)."""
     if os.path.isdir(path):
         ckpt = tf.train.latest_checkpoint(path)
-        if ckpt is None and os.path.exists(os.path.join(path, "best", "ckpt.index")):
-            ckpt = os.path.join(path, "best", "ckpt")
+        for single in (os.path.join(path, "ckpt"), os.path.join(path, "best", "ckpt")):  # best/ has no `checkpoint` index
+            if ckpt is None and os.path.exists(single + ".index"):
+                ckpt = single
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint in {path}")
     else:

@@ -63,10 +63,26 @@ def _window_means(window) -> dict | None:
             "cls_loss": round(sum(w[1] for w in window) / len(window), 4)}
 
 
+BEST_METRICS = ("auto", "hmean", "best_sweep_hmean", "mAP", "mAP_50")
+
+
+def selection_key(metrics: dict, best_metric: str = "auto") -> str:
+    """The evaluation figure that picks the best checkpoint (and counts for early stopping).
+
+    auto: Hmean at the evaluation's score threshold for text protocols, mAP for COCO ones.
+    best_sweep_hmean: the best Hmean over the threshold sweep, i.e. checkpoint and threshold chosen together on
+    the validation split (its threshold is saved as best_sweep_threshold), robust to scores that drift while
+    fine-tuning."""
+    key = ("hmean" if "hmean" in metrics else "mAP") if best_metric == "auto" else best_metric
+    if key not in metrics:
+        raise ValueError(f"--best_metric={best_metric}: the evaluation gives {sorted(metrics)}, not {key}")
+    return key
+
+
 class Trainer:
     def __init__(self, config: RunConfig, model_dir: str, train_records: str, val_records: str | None = None,
                  resume: str | None = None, log=print, progress: bool = True, evaluator=None,
-                 early_stopping_patience: int = 0):
+                 early_stopping_patience: int = 0, best_metric: str = "auto"):
         self.config = config
         self.model_dir = model_dir
         self.train_records = train_records
@@ -76,6 +92,7 @@ class Trainer:
         self.progress = progress
         self.evaluator = evaluator  # callable(model, step) -> dict with "hmean" or "mAP"
         self.early_stopping_patience = early_stopping_patience  # evaluations without a new best; 0 = never stop
+        self.best_metric = best_metric  # which evaluation figure picks best/ (see selection_key)
         self._signals = StopSignals()
 
     # -- set-up -------------------------------------------------------------------------
@@ -118,7 +135,8 @@ class Trainer:
         if self.resume:
             path, source_dir = resolve_checkpoint(self.resume)
             reinit_outputs = check_resume_source(RunConfig.load(source_dir), self.config, source_dir)
-            tf.train.Checkpoint(model=self.model).restore(path).expect_partial().assert_existing_objects_matched()
+            # read: weights only (restore would also ask for a save counter, which a best/ckpt does not hold)
+            tf.train.Checkpoint(model=self.model).read(path).expect_partial().assert_existing_objects_matched()
             self.log(f"initialised weights from {path} (previous stage); step starts at 0")
             if reinit_outputs:
                 reinitialize_output_layers(self.model)
@@ -295,7 +313,7 @@ class Trainer:
 
     def _evaluate(self, step: int, best: dict) -> dict:
         metrics = self.evaluator(self.model, step)
-        key = "hmean" if "hmean" in metrics else "mAP"
+        key = selection_key(metrics, self.best_metric)
         value = metrics.get(key)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "eval"))
         with writer.as_default(step=step):
