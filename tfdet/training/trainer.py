@@ -63,9 +63,6 @@ def _window_means(window) -> dict | None:
             "cls_loss": round(sum(w[1] for w in window) / len(window), 4)}
 
 
-BEST_METRICS = ("auto", "hmean", "best_sweep_hmean", "mAP", "mAP_50")
-
-
 def selection_key(metrics: dict, best_metric: str = "auto") -> str:
     """The evaluation figure that picks the best checkpoint (and counts for early stopping).
 
