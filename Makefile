@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_RECOGNITION_DIR ?= demo_recognition_out
 
-.PHONY: demo demo-recognition test install bench clean
+.PHONY: demo demo-recognition test install bench fonts clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ demo-recognition: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra tests
+
+# optional: free font families for the words-on-real-scenes generator (Debian/Ubuntu; README, "Fonts")
+FONT_PACKAGES := fonts-liberation2 fonts-freefont-ttf fonts-urw-base35 fonts-noto-core fonts-roboto fonts-lato \
+	fonts-open-sans fonts-inter fonts-cabin fonts-crosextra-carlito fonts-comic-neue fonts-league-spartan \
+	fonts-ebgaramond fonts-cantarell fonts-bebas-neue fonts-yanone-kaffeesatz fonts-quicksand fonts-sil-andika \
+	fonts-b612 fonts-jura fonts-linuxlibertine fonts-dseg
+SUDO ?= $(shell test "$$(id -u)" = 0 || echo sudo)
+
+fonts:
+	$(SUDO) apt-get install -y --no-install-recommends $(FONT_PACKAGES)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -9,6 +9,8 @@ import os
 
 from absl import flags
 
+from tfdet.evaluation import PROTOCOLS
+
 FLAGS = flags.FLAGS
 
 
@@ -188,7 +190,7 @@ def define_train_flags():
                  enum_values=["auto", "hmean", "best_sweep_hmean", "mAP", "mAP_50"])
     _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
     _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol (coco_quad: COCO-style AP on quads).",
-                 enum_values=["icdar2015", "icdar2013", "coco", "coco_quad"])
+                 enum_values=list(PROTOCOLS))
     _define_once("string", "sizes", "512", "Training sizes: '768', '608,768' or '608-960:32' (one per batch).")
     _define_once("integer", "batch_size", 8, "Global batch size (all replicas).")
     _define_once("integer", "shuffle_buffer", 256, "Shuffle buffer (examples).")
@@ -323,7 +325,7 @@ def define_evaluate_flags():
     define_postprocess_flags()
     _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
     _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class).",
-                 enum_values=["icdar2015", "icdar2013", "coco", "coco_quad"])
+                 enum_values=list(PROTOCOLS))
     _define_once("enum", "dota_ap", "none", "coco_quad: also DOTA-style AP50, 11-point (voc07) or all-point (voc12).",
                  enum_values=["none", "voc07", "voc12"])
     _define_once("string", "output_dir", None, "Where summary.json, results/, submit.zip and pictures go.")

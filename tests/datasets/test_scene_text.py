@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import REPO, shared_path
 from tfdet.datasets import fonts, get_reader, scene_text
+from tfdet.datasets.base import Problem
 from tfdet.records import codec, writer
 
 
@@ -119,6 +120,10 @@ def test_reader_with_backgrounds_writes_nowhere_but_output(background_dir, tmp_p
     with open(tmp_path / "rec" / "dataset.json") as f:
         report = json.load(f)
     assert report["splits"]["train"]["problem_counts"]["skipped_file"] == 3  # reported once, with image 0
+    # the font families drawn from are on record (informational), once
+    notes = [p for p in report["splits"]["train"]["problems"] if p["kind"] == "fonts"]
+    assert len(notes) == 1 and f"{len(fonts.families(fonts.all_fonts()))} font families: " in notes[0]["reason"]
+    assert not Problem("fonts", "", "").fatal
     samples = list(codec.read_samples(str(tmp_path / "rec" / "*.tfrecord")))
     assert len(samples) == 3 and sum(s.num_objects for s in samples) > 0
     assert sorted(os.listdir(REPO)) == before
@@ -138,6 +143,11 @@ def test_fonts_found_and_fallback():
     assert fonts.system_fonts(("/nonexistent/fonts",)) == ()
     assert fonts.pick_font(np.random.default_rng(0), ()) == ""
     assert fonts.load_font("", 20) is not None  # PIL's built-in font
+    # unreadable files: the family comes from the file name
     assert fonts.family("/x/NotoSerif-BoldItalic.ttf") == "NotoSerif" and fonts.family("FreeMonoBold.ttf") == "FreeMono"
+    # readable ones: from the name table, so every face of a family counts once when a family is drawn
+    by_name = {os.path.basename(p): p for p in bundled}
+    assert fonts.family(by_name["DejaVuSans.ttf"]) == fonts.family(by_name["DejaVuSans-BoldOblique.ttf"]) == "DejaVu Sans"
+    assert fonts.family(by_name["DejaVuSerif.ttf"]) == "DejaVu Serif"
     assert not fonts.has_glyphs(os.path.join(REPO, "setup.py"))
     assert all(fonts.has_glyphs(p) for p in fonts.all_fonts())

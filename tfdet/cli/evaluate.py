@@ -6,6 +6,7 @@ import json
 import sys
 
 from tfdet import flags as tfdet_flags
+from tfdet.evaluation import is_coco_protocol
 
 
 def run(FLAGS) -> int:
@@ -40,7 +41,7 @@ def run(FLAGS) -> int:
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    keys = ("precision", "recall", "hmean") if FLAGS.protocol not in ("coco", "coco_quad") else ("mAP", "mAP_50", "mAP_75")
+    keys = ("precision", "recall", "hmean") if not is_coco_protocol(FLAGS.protocol) else ("mAP", "mAP_50", "mAP_75")
     line = {k: summary[k] for k in keys}
     if FLAGS.protocol == "coco_quad":
         line.update({k: v for k, v in summary.items() if k.startswith("mAP_50_voc")})

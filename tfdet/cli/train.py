@@ -7,6 +7,7 @@ import os
 import sys
 
 from tfdet import flags as tfdet_flags
+from tfdet.evaluation import is_coco_protocol
 
 TRAIN_EXIT_NAN = 3
 
@@ -20,7 +21,7 @@ def run(FLAGS) -> int:
     except ValueError as exc:
         print(f"error: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    coco_like = FLAGS.eval_protocol in ("coco", "coco_quad")
+    coco_like = is_coco_protocol(FLAGS.eval_protocol)
     if FLAGS.best_metric != "auto" and coco_like != FLAGS.best_metric.startswith("mAP"):
         print(f"error: --best_metric={FLAGS.best_metric} does not exist for --eval_protocol={FLAGS.eval_protocol} "
               f"(use {'mAP or mAP_50' if coco_like else 'hmean or best_sweep_hmean'})", file=sys.stderr)

@@ -28,8 +28,8 @@ class Problem:
 
     kind: `skipped_file` (image or annotation file unusable: the image is left
     out), `skipped_line` (a malformed annotation line), `dropped_quad`
-    (degenerate quad), `repaired_quad`, `clipped_quad`. The last two are
-    informational and do not fail `--strict`.
+    (degenerate quad), `repaired_quad`, `clipped_quad`, `exif_orientation`, `fonts` (the font
+    families a generator drew from). The last five are informational and do not fail `--strict`.
     """
 
     kind: str

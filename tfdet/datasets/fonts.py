@@ -28,8 +28,8 @@ import numpy as np
 REQUIRED_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789$.:"
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts")
 FONT_EXTENSIONS = (".ttf", ".otf")
-# fonts that map Latin code points to symbols, dingbats or maths glyphs
-NOT_TEXT_FONTS = re.compile(r"symbol|dingbat|d050000l|math|emoji|cm(ex|sy|mi)10", re.IGNORECASE)
+# fonts that map Latin code points to symbols, dingbats, maths glyphs or key caps (Linux Biolinum Keyboard)
+NOT_TEXT_FONTS = re.compile(r"symbol|dingbat|d050000l|math|emoji|cm(ex|sy|mi)10|linbiolinum_k", re.IGNORECASE)
 STYLE_SUFFIX = re.compile(r"(Bold|Oblique|Italic|Bol|Ita|Regular|Roman)+$")
 
 
@@ -81,18 +81,45 @@ def all_fonts() -> tuple[str, ...]:
     return tuple(fonts)
 
 
+@functools.lru_cache(maxsize=None)
 def family(path: str) -> str:
-    """'NotoSerif-BoldItalic.ttf' -> 'NotoSerif'; 'FreeMonoBold.ttf' -> 'FreeMono'; 'STIXGeneralBol.ttf' -> 'STIXGeneral'."""
+    """The font's family as its name table gives it (typographic family, else family: the faces of
+    'LinLibertine_R.otf' and 'LinLibertine_RB.otf' are one family), else from the file name:
+    'NotoSerif-BoldItalic.ttf' -> 'NotoSerif'; 'FreeMonoBold.ttf' -> 'FreeMono'; 'STIXGeneralBol.ttf' -> 'STIXGeneral'."""
+    try:
+        from fontTools.ttLib import TTFont
+
+        with TTFont(path, lazy=True, fontNumber=0) as font:
+            names = font["name"]
+            record = names.getName(16, 3, 1, 0x409) or names.getName(1, 3, 1, 0x409) or names.getName(1, 1, 0, 0)
+            if record is not None and record.toUnicode().strip():
+                return record.toUnicode().strip()
+    except Exception:
+        pass
     stem = os.path.splitext(os.path.basename(path))[0].split("-")[0]
     return STYLE_SUFFIX.sub("", stem) or stem
+
+
+def families(fonts: tuple[str, ...]) -> list[str]:
+    """The sorted family names of `fonts`."""
+    return sorted({family(p) for p in fonts})
+
+
+def describe(fonts: tuple[str, ...]) -> str:
+    """One line for a dataset report: how many families the scene generator draws from, and which."""
+    names = families(fonts)
+    line = f"{len(names)} font families: {', '.join(names)}"
+    if len(names) <= len(families(bundled_fonts())):
+        line += " (only the bundled ones: `make fonts` installs free families; README, Fonts)"
+    return line
 
 
 def pick_font(rng: np.random.Generator, fonts: tuple[str, ...]) -> str:
     """A family uniformly, then one of its faces; '' (PIL's built-in font) when there is none."""
     if not fonts:
         return ""
-    families = sorted({family(p) for p in fonts})
-    chosen = families[int(rng.integers(len(families)))]
+    names = families(fonts)
+    chosen = names[int(rng.integers(len(names)))]
     faces = [p for p in fonts if family(p) == chosen]
     return faces[int(rng.integers(len(faces)))]
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from tfdet import geometry, keys
 from tfdet.datasets import fonts as font_lib
-from tfdet.datasets.base import ObjectAnnotation, Sample, build_samples_objects, encode_rgb
+from tfdet.datasets.base import ObjectAnnotation, Problem, Sample, build_samples_objects, encode_rgb
 
 WORDS = (
     "the of and to in is for on that by this with you it not or be are from at as your all have new more an was we "
@@ -289,7 +289,9 @@ class SyntheticReader:
         data = encode_rgb(image, "jpeg", quality)
         name = f"img_{index + 1}.jpg"
         annotations = [ObjectAnnotation(quad=q, text=t, difficult=d) for q, t, d in objects]
-        problems: list = list(self.backgrounds.problems) if self.backgrounds is not None and index == 0 else []
+        problems: list = []
+        if self.backgrounds is not None and index == 0:  # reported once per dataset, with image 0
+            problems = list(self.backgrounds.problems) + [Problem("fonts", "scene generator", font_lib.describe(font_lib.all_fonts()))]
         sample = build_samples_objects(name, data, name, f"synthetic/{self.seed}/{self.split}/{name}", annotations, problems)
         return sample, problems
 

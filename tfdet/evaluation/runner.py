@@ -14,6 +14,7 @@ import numpy as np
 
 from tfdet import geometry
 from tfdet.evaluation import coco as coco_eval
+from tfdet.evaluation import is_coco_protocol
 from tfdet.evaluation import files as eval_files
 from tfdet.evaluation import icdar2013, icdar2015, quad_map
 
@@ -23,7 +24,7 @@ SWEEP = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 def default_nms_iou(protocol: str | None) -> float:
     """Quad NMS IoU for a scoring protocol: 0.5 for COCO-style protocols (the usual RetinaNet
     setting; 0.3 suppresses overlapping objects that COCO counts), 0.3 for text."""
-    return 0.5 if protocol and protocol.startswith("coco") else 0.3
+    return 0.5 if is_coco_protocol(protocol) else 0.3
 
 
 def sample_key(sample, index: int) -> str:
@@ -335,7 +336,7 @@ def make_training_evaluator(config, val_records: str, protocol: str, model_dir: 
             for path in summary.get("pictures", [])[:4]:
                 image = tf.io.decode_png(tf.io.read_file(path))[None]
                 tf.summary.image(f"predictions/{os.path.basename(path)}", image)
-        coco_like = protocol in ("coco", "coco_quad")
+        coco_like = is_coco_protocol(protocol)
         keys = ("mAP", "mAP_50") if coco_like else ("hmean", "precision", "recall")
         out = {k: float(summary[k]) for k in keys}
         if not coco_like:
