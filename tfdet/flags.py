@@ -35,6 +35,10 @@ def define_conversion_flags():
     _define_once("integer", "num_images", 100, "synthetic: number of images.")
     _define_once("integer", "seed", 0, "synthetic: dataset seed.")
     _define_once("string", "backgrounds", "", "synthetic: folder or glob of photographs to paint words on (default: procedural).")
+    _define_once("string", "text_heights", "", "synthetic: MIN,MAX height of painted words in pixels, drawn log-uniformly "
+                 "(default: 8,64 procedural, 11,64 on --backgrounds); words under 10 px are don't care.")
+    _define_once("string", "text_blocks", "", "synthetic with --backgrounds: MIN,MAX text blocks (paragraphs, lines) tried "
+                 "per photograph (default: 1,8).")
     _define_once("enum", "split_part", "all", "msra_td500: all, or the train / val part of the hash split.",
                  enum_values=["all", "train", "val"])
     _define_once("float", "val_fraction", 0.2, "msra_td500: share of images in the val part (by a hash of the file name).")

@@ -2,6 +2,9 @@
 
 import json
 import os
+import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -127,6 +130,46 @@ def test_reader_with_backgrounds_writes_nowhere_but_output(background_dir, tmp_p
     samples = list(codec.read_samples(str(tmp_path / "rec" / "*.tfrecord")))
     assert len(samples) == 3 and sum(s.num_objects for s in samples) > 0
     assert sorted(os.listdir(REPO)) == before
+
+
+def test_word_sizes_and_blocks_set_from_the_command_line_and_recorded(background_dir, tmp_path):
+    reader = get_reader("synthetic", num_images=4, seed=2, backgrounds=background_dir, text_heights="14,40", text_blocks="2,3")
+    config = reader.scene_config
+    assert (config.min_text_height, config.max_text_height, config.min_blocks, config.max_blocks) == (14.0, 40.0, 2, 3)
+    writer.convert(reader, str(tmp_path / "rec"), num_shards=1, progress=False)
+    with open(tmp_path / "rec" / "dataset.json") as f:
+        generator = json.load(f)["generator"]
+    assert generator["kind"] == "scene" and generator["seed"] == 2
+    assert (generator["min_text_height"], generator["max_text_height"], generator["max_blocks"]) == (14.0, 40.0, 3)
+    for sample in codec.read_samples(str(tmp_path / "rec" / "*.tfrecord")):
+        for quad, dont_care in zip(sample.quads, sample.difficult):
+            edges = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+            if not dont_care:  # painted words shrink to fit a region, never grow past the largest height
+                assert min(edges[1], edges[3]) <= 40 * 1.5
+    procedural = get_reader("synthetic", num_images=1, text_heights=(20, 30))
+    assert (procedural.config.min_text_height, procedural.config.max_text_height) == (20.0, 30.0)
+    assert procedural.dataset_json_extra["generator"]["kind"] == "procedural"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"text_heights": "12"}, "--text_heights must be MIN,MAX"),
+    ({"text_heights": "a,b"}, "--text_heights must be MIN,MAX"),
+    ({"text_heights": "40,20"}, "need 4 <= MIN <= MAX"),
+    ({"text_heights": "2,20"}, "need 4 <= MIN <= MAX"),
+    ({"text_blocks": "1.5,3", "backgrounds": "x"}, "--text_blocks must be MIN,MAX (integers)"),
+    ({"text_blocks": "1,3"}, "applies to the scene generator"),
+])
+def test_bad_generator_ranges_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_reader("synthetic", num_images=1, **kwargs)
+
+
+def test_generator_flags_refused_for_other_datasets(tmp_path):
+    cmd = [sys.executable, os.path.join(REPO, "tools", "make_tfrecord.py"), "--dataset=icdar2015", "--image_dir=x",
+           "--annotations=y", f"--output_dir={tmp_path / 'out'}", "--text_heights=14,40"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--text_heights apply to --dataset=synthetic" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
 def test_real_coco_backgrounds(tmp_path):

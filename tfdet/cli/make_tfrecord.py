@@ -30,6 +30,10 @@ def run(FLAGS) -> int:
     if FLAGS.class_agnostic and FLAGS.dataset != "coco":
         print(f"error: --class_agnostic applies to --dataset=coco, not {FLAGS.dataset}", file=sys.stderr)
         return 2
+    generator = {name: getattr(FLAGS, name) for name in ("text_heights", "text_blocks") if getattr(FLAGS, name)}
+    if generator and FLAGS.dataset != "synthetic":
+        print(f"error: --{', --'.join(generator)} apply to --dataset=synthetic, not {FLAGS.dataset}", file=sys.stderr)
+        return 2
     try:
         reader = get_reader(
             FLAGS.dataset,
@@ -42,6 +46,7 @@ def run(FLAGS) -> int:
             split_part=FLAGS.split_part,
             val_fraction=FLAGS.val_fraction,
             class_agnostic=FLAGS.class_agnostic,
+            **generator,
         )
         start = time.time()
         summary = writer.convert(

@@ -248,6 +248,21 @@ def render_image(seed: int, index: int, config: SyntheticConfig | None = None):
     return image, objects, quality
 
 
+def parse_range(value, name: str, minimum: float, integer: bool = False) -> tuple:
+    """"MIN,MAX" (or a pair) -> (min, max) checked; () when empty; ValueError naming `name` otherwise."""
+    if value in ("", None) or value == ():
+        return ()
+    parts = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    cast = int if integer else float
+    try:
+        low, high = (cast(v) for v in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be MIN,MAX ({'integers' if integer else 'numbers'}), got {value!r}") from None
+    if not minimum <= low <= high:
+        raise ValueError(f"{name}: need {minimum:g} <= MIN <= MAX, got {value!r}")
+    return low, high
+
+
 class SyntheticReader:
     """`items()` are image indices; `load(i)` renders image i of dataset `seed`.
 
@@ -258,19 +273,33 @@ class SyntheticReader:
     dataset_name = "synthetic"
 
     def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: SyntheticConfig | None = None,
-                 backgrounds: str = "", scene_config=None, **_):
+                 backgrounds: str = "", scene_config=None, text_heights="", text_blocks="", **_):
+        """`text_heights` ("MIN,MAX" or a pair, pixels) and `text_blocks` ("MIN,MAX", scene generator only)
+        override the configs; ValueError when malformed."""
         if num_images <= 0:
             raise ValueError("--num_images must be positive")
         self.num_images = int(num_images)
         self.seed = int(seed)
         self.split = split
-        self.config = config or SyntheticConfig()
+        heights = parse_range(text_heights, "--text_heights", minimum=4.0)
+        blocks = parse_range(text_blocks, "--text_blocks", minimum=1, integer=True)
+        if blocks and not backgrounds:
+            raise ValueError("--text_blocks applies to the scene generator (--backgrounds)")
+        sizes = dict(min_text_height=heights[0], max_text_height=heights[1]) if heights else {}
+        self.config = dataclasses.replace(config or SyntheticConfig(), **sizes)
         self.backgrounds = None
+        generator = self.config
         if backgrounds:
             from tfdet.datasets import scene_text
 
-            self.scene_config = scene_config or scene_text.SceneTextConfig()
+            if blocks:
+                sizes.update(min_blocks=blocks[0], max_blocks=blocks[1])
+            self.scene_config = dataclasses.replace(scene_config or scene_text.SceneTextConfig(), **sizes)
             self.backgrounds = scene_text.BackgroundSet(backgrounds, self.scene_config)
+            generator = self.scene_config
+        # recorded in dataset.json: what the images were drawn with
+        self.dataset_json_extra = {"generator": {"kind": "scene" if backgrounds else "procedural", "seed": self.seed,
+                                                 **dataclasses.asdict(generator)}}
 
     def items(self):
         return list(range(self.num_images))
