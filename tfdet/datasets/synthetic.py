@@ -250,7 +250,7 @@ def render_image(seed: int, index: int, config: SyntheticConfig | None = None):
 
 def parse_range(value, name: str, minimum: float, integer: bool = False) -> tuple:
     """"MIN,MAX" (or a pair) -> (min, max) checked; () when empty; ValueError naming `name` otherwise."""
-    if value in ("", None) or value == ():
+    if not value:  # "", None or an empty pair: keep the config's own range
         return ()
     parts = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
     cast = int if integer else float
