@@ -41,6 +41,8 @@ def define_conversion_flags():
                  "per photograph (default: 1,8).")
     _define_once("enum", "split_part", "all", "msra_td500: all, or the train / val part of the hash split.",
                  enum_values=["all", "train", "val"])
+    _define_once("bool", "split_lines", False, "msra_td500: cut each text line into word quads at the gaps between "
+                 "words (word-level records, like ICDAR 2015); lines that do not split become don't care.")
     _define_once("float", "val_fraction", 0.2, "msra_td500: share of images in the val part (by a hash of the file name).")
     _define_once("bool", "progress", True, "Show progress bars.")
     _define_once("bool", "class_agnostic", False, "coco: every category -> label 1 'object' (original kept per object).")

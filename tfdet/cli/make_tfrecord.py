@@ -34,6 +34,9 @@ def run(FLAGS) -> int:
     if generator and FLAGS.dataset != "synthetic":
         print(f"error: --{', --'.join(generator)} apply to --dataset=synthetic, not {FLAGS.dataset}", file=sys.stderr)
         return 2
+    if FLAGS.split_lines and FLAGS.dataset != "msra_td500":
+        print(f"error: --split_lines applies to --dataset=msra_td500, not {FLAGS.dataset}", file=sys.stderr)
+        return 2
     try:
         reader = get_reader(
             FLAGS.dataset,
@@ -46,6 +49,7 @@ def run(FLAGS) -> int:
             split_part=FLAGS.split_part,
             val_fraction=FLAGS.val_fraction,
             class_agnostic=FLAGS.class_agnostic,
+            split_lines=FLAGS.split_lines,
             **generator,
         )
         start = time.time()

@@ -12,6 +12,12 @@ applies EXIF rotation (PIL's size and `tf.io.decode_image` both ignore it), so a
 image with an Orientation tag is kept as stored and its boxes stay aligned; the
 reader reports the tag as an informational `exif_orientation` problem.
 
+Granularity: with `split_lines=True` (`--split_lines`) each line is cut into word quads at
+the gaps the photograph shows (`tfdet.datasets.line_split`), so the records are word level
+like ICDAR 2015 and the generators; a line that does not split with confidence (no clean
+ink, Chinese characters set apart, a long line without gaps) becomes don't care and is
+reported as an informational `unsplit_line` problem. Without it the objects stay lines.
+
 Train / validation split of the 300 training photographs: `split_part="val"`
 keeps the images whose SHA-1 of the lower-case file stem, read as a number in
 [0, 1), is below `val_fraction`; `"train"` keeps the others; `"all"` keeps every
@@ -20,6 +26,7 @@ image. The split does not depend on the order or the number of files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -27,6 +34,7 @@ import os
 import numpy as np
 
 from tfdet import keys
+from tfdet.datasets import line_split
 from tfdet.datasets.base import ObjectAnnotation, Problem, build_samples_objects, index_images, natural_key, read_file_bytes, text_lines
 
 SPLIT_PARTS = ("all", "train", "val")
@@ -90,13 +98,32 @@ def exif_orientation(image_bytes: bytes) -> int | None:
     return int(value) if value not in (None, 0, 1) else None
 
 
+def words_of_lines(image_bytes: bytes, lines: list[ObjectAnnotation], gt_path: str, problems: list[Problem]):
+    """Each care line -> its word quads; a line that does not split -> don't care (`unsplit_line` problem)."""
+    import cv2
+
+    gray = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    if gray is None:  # build_samples_objects reports the undecodable image
+        return lines
+    objects = []
+    for line in lines:
+        words = None if line.difficult else line_split.split_line(gray, line.quad)
+        if words is None:
+            if not line.difficult:
+                problems.append(Problem("unsplit_line", gt_path, "line not split into words: don't care", line.line))
+            objects.append(dataclasses.replace(line, text=keys.DONT_CARE_TEXT, difficult=True))
+            continue
+        objects.extend(dataclasses.replace(line, quad=quad) for quad in words)
+    return objects
+
+
 class MsraTd500Reader:
     """`--image_dir` holds `IMG_N.JPG`, `--annotations` the `IMG_N.gt` files (default: the same folder)."""
 
     dataset_name = "msra_td500"
 
     def __init__(self, image_dir: str, annotations: str | None = None, split: str = "train", split_part: str = "all",
-                 val_fraction: float = 0.2, **_):
+                 val_fraction: float = 0.2, split_lines: bool = False, **_):
         if split_part not in SPLIT_PARTS:
             raise ValueError(f"--split_part must be one of {', '.join(SPLIT_PARTS)}, got {split_part!r}")
         if not 0.0 < val_fraction < 1.0:
@@ -108,6 +135,8 @@ class MsraTd500Reader:
         self.split = split
         self.split_part = split_part
         self.val_fraction = float(val_fraction)
+        self.split_lines = bool(split_lines)
+        self.dataset_json_extra = {"granularity": "words split from lines" if self.split_lines else "lines"}
 
     def items(self) -> list[tuple[str, str | None]]:
         """(gt path, image path or None) for every `.gt` file of the chosen split part, in natural order."""
@@ -137,6 +166,8 @@ class MsraTd500Reader:
                 continue
             obj.line = number
             objects.append(obj)
+        if self.split_lines:
+            objects = words_of_lines(image_bytes, objects, gt_path, problems)
         orientation = exif_orientation(image_bytes)
         if orientation is not None:
             problems.append(Problem("exif_orientation", image_path,
