@@ -21,22 +21,22 @@ NEEDS = {
     "msra_td500": ("image_dir",),
 }
 
+# conversion flags that only one dataset reads
+ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks"), "msra_td500": ("split_lines",)}
+
 
 def run(FLAGS) -> int:
     missing = [f"--{n}" for n in NEEDS[FLAGS.dataset] if not getattr(FLAGS, n)]
     if missing:
         print(f"error: --dataset={FLAGS.dataset} needs {', '.join(missing)}", file=sys.stderr)
         return 2
-    if FLAGS.class_agnostic and FLAGS.dataset != "coco":
-        print(f"error: --class_agnostic applies to --dataset=coco, not {FLAGS.dataset}", file=sys.stderr)
-        return 2
-    generator = {name: getattr(FLAGS, name) for name in ("text_heights", "text_blocks") if getattr(FLAGS, name)}
-    if generator and FLAGS.dataset != "synthetic":
-        print(f"error: --{', --'.join(generator)} apply to --dataset=synthetic, not {FLAGS.dataset}", file=sys.stderr)
-        return 2
-    if FLAGS.split_lines and FLAGS.dataset != "msra_td500":
-        print(f"error: --split_lines applies to --dataset=msra_td500, not {FLAGS.dataset}", file=sys.stderr)
-        return 2
+    for dataset, names in ONLY_FOR.items():
+        used = [n for n in names if getattr(FLAGS, n)]
+        if used and FLAGS.dataset != dataset:
+            verb = "applies" if len(names) == 1 else "apply"
+            print(f"error: --{', --'.join(used)} {verb} to --dataset={dataset}, not {FLAGS.dataset}", file=sys.stderr)
+            return 2
+    generator = {name: getattr(FLAGS, name) for name in ONLY_FOR["synthetic"] if getattr(FLAGS, name)}
     try:
         reader = get_reader(
             FLAGS.dataset,

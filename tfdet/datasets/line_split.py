@@ -20,8 +20,8 @@ The split is refused (`None`) when the line does not look like a row of separabl
 too little or too much ink, ink that fills the line's borders (no clean separation), no
 word gap in a long line, "words" narrower than `min_word_width` line heights, or three or
 more pieces, three quarters of them at most `max_character_width` line heights wide (a row
-of square characters set apart, as Chinese often is, cut at every character). Callers decide what an unsplit line becomes;
-`tfdet.datasets.msra_td500` makes it don't care.
+of square characters set apart, as Chinese often is, cut at every character). Callers
+decide what an unsplit line becomes; `tfdet.datasets.msra_td500` makes it don't care.
 """
 
 from __future__ import annotations
@@ -75,12 +75,9 @@ def ink_mask(line: np.ndarray, config: SplitConfig) -> np.ndarray | None:
     if float(line.max()) - float(line.min()) < 24:
         return None
     _t, binary = cv2.threshold(line, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    best = None
-    for ink in (binary == 0, binary == 1):  # dark text, light text
-        border = 0.5 * (ink[:2].mean() + ink[-2:].mean())
-        if best is None or border < best[0]:
-            best = (border, ink)
-    border, ink = best
+    # dark text or light text: the polarity whose ink keeps off the top and bottom borders
+    border, ink = min(((0.5 * (ink[:2].mean() + ink[-2:].mean()), ink) for ink in (binary == 0, binary == 1)),
+                      key=lambda candidate: candidate[0])
     if border > config.max_border_ink:
         return None
     ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).astype(bool)
