@@ -88,6 +88,19 @@ def _floats(text) -> tuple:
     return tuple(float(eval_fraction(v)) for v in str(text).split(",") if str(v).strip())
 
 
+def _zoom_range(text) -> tuple:
+    """--crop_zoom: '' -> () (area-share crops); 'MIN,MAX' -> (MIN, MAX), checked by AugmentConfig."""
+    if not text:
+        return ()
+    try:
+        values = _floats(text)
+    except ValueError:
+        values = None
+    if not values or len(values) != 2:
+        raise ValueError(f"--crop_zoom must be MIN,MAX (two numbers, e.g. 0.5,2), got {text!r}")
+    return values
+
+
 def eval_fraction(value) -> float:
     """'1/3' -> 0.333..., '2' -> 2.0 (aspect ratios are often written as fractions)."""
     text = str(value).strip()
@@ -202,6 +215,9 @@ def define_train_flags():
     _define_once("integer", "shuffle_buffer", 256, "Shuffle buffer (examples).")
     _define_once("float", "crop_probability", 0.8, "Quad-aware random crop probability.")
     _define_once("float", "crop_min_scale", 0.1, "Smallest crop, as a share of the image area.")
+    _define_once("string", "crop_zoom", "", "MIN,MAX: crop square windows that show the photograph at a zoom drawn "
+                 "in [MIN, MAX] (window side: the largest training size / zoom, source pixels) instead of a share of its "
+                 "area, so text in large photographs is trained at the size it has there ('0.5,2'; empty: area shares).")
     _define_once("float", "keep_visible", 0.7, "Quads less visible than this after a crop become don't care.")
     _define_once("float", "rotate_probability", 0.0, "Small-rotation probability.")
     _define_once("float", "max_rotation_degrees", 10.0, "Largest rotation.")
@@ -257,6 +273,7 @@ def run_config_from_flags(f=None):
             sizes=parse_sizes(f.sizes), batch_size=f.batch_size, shuffle_buffer=f.shuffle_buffer, seed=f.seed,
             deterministic=f.deterministic,
             augment=AugmentConfig(crop_probability=f.crop_probability, crop_min_scale=f.crop_min_scale,
+                                  crop_zoom=_zoom_range(f.crop_zoom),
                                   keep_visible=f.keep_visible, rotate_probability=f.rotate_probability,
                                   max_rotation_degrees=f.max_rotation_degrees, horizontal_flip=f.horizontal_flip,
                                   photometric=f.photometric,

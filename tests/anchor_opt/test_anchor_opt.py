@@ -79,21 +79,23 @@ def test_network_boxes_at_every_size_without_crop():
         assert seen == {(round(w * s / max(iw, ih), 4), round(h * s / max(iw, ih), 4)) for s in (256, 512)}
 
 
-def test_network_boxes_follow_the_pipeline_crop():
-    """The zoom the anchor fit assumes is the zoom the pipeline's own crop (augment.sample_crop) gives."""
+@pytest.mark.parametrize("crop", [{"crop_min_scale": 0.2}, {"crop_zoom": (0.5, 2.0)}], ids=["area", "zoom"])
+def test_network_boxes_follow_the_pipeline_crop(crop):
+    """The zoom the anchor fit assumes is the zoom the pipeline's own crop (augment.sample_crop) gives,
+    with windows as area shares or (--crop_zoom) as zooms of the source."""
     import tensorflow as tf
 
     from tfdet.anchor_opt import stats
     from tfdet.input import augment
 
-    cfg = augment.AugmentConfig(crop_probability=0.7, crop_min_scale=0.2)
+    cfg = augment.AugmentConfig(crop_probability=0.7, **crop)
     width, height, size = 1200.0, 800.0, 400
     quad = tf.constant([[[500, 300], [560, 300], [560, 324], [500, 324]]], tf.float32)  # a 60 x 24 word
 
     @tf.function
     def windows(seeds):
         return tf.map_fn(lambda seed: augment.sample_crop(int(height), int(width), quad, tf.constant([1]), tf.constant([False]),
-                                                          seed, cfg)[0], seeds, fn_output_signature=tf.int32)
+                                                          seed, cfg, size)[0], seeds, fn_output_signature=tf.int32)
 
     window = windows(tf.stack([tf.range(400, dtype=tf.int64), tf.fill([400], tf.constant(5, tf.int64))], 1)).numpy()
     pipeline = 60.0 * size / np.maximum(window[:, 2], window[:, 3])
@@ -101,7 +103,8 @@ def test_network_boxes_follow_the_pipeline_crop():
     np.testing.assert_allclose(boxes[:, 0] / boxes[:, 1], 60 / 24)  # zoomed, never distorted
     fitted = boxes[:, 0]
     whole = 60.0 * size / width  # 20 px without a crop
-    assert fitted.min() >= whole - 1e-9 and fitted.max() <= 60.0 * size / (width * np.sqrt(cfg.crop_min_scale / 2)) + 1e-6
+    smallest_window = size / cfg.crop_zoom[1] if cfg.crop_zoom else width * np.sqrt(cfg.crop_min_scale / 2)
+    assert fitted.min() >= whole - 1e-9 and fitted.max() <= 60.0 * size / np.floor(smallest_window) + 1e-6
     # the share seen whole (no crop), and the zoom quantiles of the cropped ones, as the pipeline draws them
     assert abs(np.mean(np.isclose(fitted, whole)) - np.mean(np.isclose(pipeline, whole))) < 0.08
     for q in (25, 50, 75, 90):

@@ -79,6 +79,62 @@ def test_crop_keeps_quads_exact_and_marks_cut_ones():
     np.testing.assert_allclose(q.numpy()[1], _quad_rect(145, 95, 5, 15), atol=0.5)
 
 
+def test_zoom_crop_shows_the_source_at_the_drawn_zoom():
+    """--crop_zoom: square windows of side reference / zoom (zoom log-uniform in the range), clipped to
+    the image, each holding a care quad whole; the same seed gives the same window; without the
+    reference size the mode is refused."""
+    cfg = augment.AugmentConfig(crop_probability=1.0, crop_zoom=(0.5, 2.0))
+    height, width, reference = 900, 1600, 384  # a large photograph: area shares would shrink its text
+    quads = tf.constant(np.stack([_quad_rect(700, 400, 120, 30), _quad_rect(100, 100, 60, 20)]))
+    labels, difficult = tf.constant([1, 1]), tf.constant([False, False])
+    zooms = []
+    for s in range(60):
+        seed = tf.constant([s, 7], tf.int64)
+        window, q, _, dc = augment.sample_crop(height, width, quads, labels, difficult, seed, cfg, reference)
+        x0, y0, w, h = window.numpy().tolist()
+        assert w == h and reference / 2.0 - 1 <= w <= reference * 2.0  # square, side 192..768
+        assert 0 <= x0 and x0 + w <= width and 0 <= y0 and y0 + h <= height
+        moved = quads.numpy() - np.float32([x0, y0])
+        care = q.numpy()[~dc.numpy()]
+        assert any(np.abs(c - m).max() < 0.5 for c in care for m in moved), s
+        again = augment.sample_crop(height, width, quads, labels, difficult, seed, cfg, reference)[0]
+        assert again.numpy().tolist() == window.numpy().tolist()
+        zooms.append(reference / w)
+    zooms = np.log(zooms)
+    # log-uniform over [log 0.5, log 2]: both halves drawn, mean near 0
+    assert (zooms < -0.35).any() and (zooms > 0.35).any() and abs(zooms.mean()) < 0.3
+    # a photograph smaller than the window: the window is the whole side
+    window = augment.sample_crop(200, 300, quads * 0.1, labels, difficult, tf.constant([1, 7], tf.int64),
+                                 augment.AugmentConfig(crop_probability=1.0, crop_zoom=(0.5, 0.5)), reference)[0]
+    assert window.numpy().tolist() == [0, 0, 300, 200]
+    with pytest.raises(ValueError, match="reference_size"):
+        augment.sample_crop(height, width, quads, labels, difficult, tf.constant([1, 7], tf.int64), cfg)
+    for bad in ((0.0, 1.0), (2.0, 1.0), (1.0,), (0.5, float("inf"))):
+        with pytest.raises(ValueError, match="crop_zoom"):
+            augment.AugmentConfig(crop_zoom=bad)
+
+
+def test_crop_zoom_flag_reaches_the_pipeline(synthetic_records):
+    """--crop_zoom parsed into the run config (malformed -> a clear ValueError); the pipeline crops
+    against its largest size and still yields batches of the drawn sizes."""
+    import copy
+
+    from tfdet import flags as tfdet_flags
+
+    tfdet_flags.define_train_flags()
+    fv = copy.deepcopy(tfdet_flags.FLAGS)
+    fv(["train", "--crop_zoom=0.5,2", "--sizes=256"])
+    config = tfdet_flags.run_config_from_flags(fv)
+    assert config.input.augment.crop_zoom == (0.5, 2.0)
+    fv.crop_zoom = "abc"
+    with pytest.raises(ValueError, match="--crop_zoom must be MIN,MAX"):
+        tfdet_flags.run_config_from_flags(fv)
+    cfg = InputConfig(sizes=(96, 128), batch_size=2, deterministic=True, seed=2,
+                      augment=augment.AugmentConfig(crop_probability=1.0, crop_zoom=(0.5, 2.0)))
+    for images, targets in train_dataset(synthetic_records, cfg, ANCHORS, MatcherConfig(), BoxCoder()).take(4):
+        assert images.shape[1] in cfg.sizes and np.isfinite(targets["box_targets"].numpy()).all()
+
+
 def test_rotation_moves_quads_with_the_image():
     image = np.zeros([100, 100, 3], np.uint8)
     image[40:60, 20:80] = 255

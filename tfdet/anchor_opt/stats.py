@@ -63,12 +63,15 @@ def load_boxes(source: str) -> np.ndarray:
     return boxes_from_records(source)
 
 
-def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator) -> np.ndarray:
+def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator, reference_size: int = 0) -> np.ndarray:
     """Side of the window each box is seen through, drawn as the pipeline's crop draws it
-    (augment.sample_crop): with probability `crop_probability`, up to `crop_trials` (area share,
-    aspect) windows, the first one holding the box (each box taken as the crop's target word);
-    otherwise, or when none holds it, the whole image. -> longer side of that window [N].
+    (augment.sample_crop, with the same augment.crop_window_sides): with probability
+    `crop_probability`, up to `crop_trials` windows (area share and aspect, or a zoom relative to
+    `reference_size` with `crop_zoom`), the first one holding the box (each box taken as the crop's
+    target word); otherwise, or when none holds it, the whole image. -> longer side of that window [N].
     Trials are drawn only for the boxes still without a window (the same first-fit distribution)."""
+    from tfdet.input.augment import crop_window_sides
+
     out = np.maximum(rows[:, 2], rows[:, 3]).astype(np.float64)
     if augment is None or augment.crop_probability <= 0:
         return out
@@ -77,10 +80,8 @@ def crop_zooms(rows: np.ndarray, augment, rng: np.random.Generator) -> np.ndarra
         if not len(pending):
             break
         r = rows[pending]
-        scale = augment.crop_min_scale + (1.0 - augment.crop_min_scale) * rng.random(len(r))
-        ratio = np.exp(np.log(augment.crop_max_aspect) * (2.0 * rng.random(len(r)) - 1.0))
-        cw = np.floor(np.clip(r[:, 2] * np.sqrt(scale * ratio), 1.0, r[:, 2]))
-        ch = np.floor(np.clip(r[:, 3] * np.sqrt(scale / ratio), 1.0, r[:, 3]))
+        u_scale = rng.random(len(r))  # drawn before u_ratio, as always
+        cw, ch = crop_window_sides(r[:, 3], r[:, 2], u_scale, rng.random(len(r)), augment, reference_size)
         fits = (cw >= np.ceil(r[:, 0])) & (ch >= np.ceil(r[:, 1]))
         out[pending[fits]] = np.maximum(cw, ch)[fits]
         pending = pending[~fits]
@@ -91,7 +92,8 @@ def network_boxes(rows: np.ndarray, sizes, seed: int = 0, augment=None, min_samp
                   max_samples: int = 1_000_000) -> np.ndarray:
     """(w, h) in network pixels of boxes (w, h, image_w, image_h) as training shows them: each box
     seen through a crop window drawn as the pipeline draws it (`augment`, an AugmentConfig; None:
-    the whole image), that window resized so its longer side is a training size.
+    the whole image; windows of `crop_zoom` relative to the largest size), that window resized so
+    its longer side is a training size.
 
     Each box is drawn several times (with new crops) until there are `min_samples` draws, and at
     every training size when that stays within `max_samples` draws (else at one size each,
@@ -104,5 +106,5 @@ def network_boxes(rows: np.ndarray, sizes, seed: int = 0, augment=None, min_samp
     draw = np.tile(np.arange(n), repeats)
     repetition = np.repeat(np.arange(repeats), n)
     size = sizes[(repetition + rng.integers(len(sizes), size=n)[draw]) % len(sizes)]
-    zoom = size / crop_zooms(rows[draw], augment, rng)
+    zoom = size / crop_zooms(rows[draw], augment, rng, int(sizes[-1]))
     return np.maximum(rows[draw, :2] * zoom[:, None], 1.0)

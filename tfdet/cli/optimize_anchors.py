@@ -23,11 +23,11 @@ def run(FLAGS) -> int:
     try:
         rows = stats.load_boxes(FLAGS.records)
         default = tfdet_flags.anchor_config_from_flags(FLAGS)
+        augment = tfdet_flags.run_config_from_flags(FLAGS).input.augment  # the training crop (--crop_probability, ...)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     sizes = parse_sizes(FLAGS.sizes)
-    augment = tfdet_flags.run_config_from_flags(FLAGS).input.augment  # the training crop (--crop_probability, ...)
     boxes = stats.network_boxes(rows, sizes, FLAGS.seed, augment)
     print(f"{len(rows)} boxes, {len(boxes)} draws through the training crop (probability {augment.crop_probability}) "
           f"at training sizes {list(sizes)} (network pixels)", file=sys.stderr)
@@ -50,7 +50,8 @@ def run(FLAGS) -> int:
         print(f"warning: the optimized anchors ({cov_opt.anchor_range[0]:.1f}-{cov_opt.anchor_range[1]:.1f} px) do not cover the "
               f"data's 1st-99th percentile ({cov_opt.data_range[0]:.1f}-{cov_opt.data_range[1]:.1f} px); consider other levels")
     header = [f"written by tools/optimize_anchors.py ({method}) from {FLAGS.records}",
-              f"training sizes {list(sizes)}, crop probability {augment.crop_probability}, min scale {augment.crop_min_scale}; "
+              f"training sizes {list(sizes)}, crop probability {augment.crop_probability}, "
+              f"{f'crop zoom {augment.crop_zoom}' if augment.crop_zoom else f'min scale {augment.crop_min_scale}'}; "
               f"{len(rows)} boxes ({len(boxes)} draws)",
               f"default:   mean best IoU {cov_default.mean_best_iou:.4f}, best possible recall {cov_default.best_possible_recall:.4f}",
               f"optimized: mean best IoU {cov_opt.mean_best_iou:.4f}, best possible recall {cov_opt.best_possible_recall:.4f}"]

@@ -103,7 +103,7 @@ def show_augmented(FLAGS) -> list[str]:
     for index, serialized in ds.take(FLAGS.num_images):
         example = parse_example(serialized, decode=False)
         seed = tf.stack([tf.constant(config.input.seed, tf.int64), index])
-        image, quads, labels, difficult = _augment_example(example, seed, config.input.augment)
+        image, quads, labels, difficult = _augment_example(example, seed, config.input.augment, size)
         targets = make_targets(image, quads, labels, difficult, size, config.anchors, config.matcher, config.coder,
                                config.input.augment, seed)
         scaled = targets["quads"]

@@ -18,6 +18,9 @@ class AugmentConfig:
     crop_trials: int = 32
     crop_min_scale: float = 0.1  # of the image area
     crop_max_aspect: float = 2.0
+    # (MIN, MAX): square windows that show the source at a zoom drawn log-uniformly in [MIN, MAX]
+    # (side: the largest training size / zoom, in source pixels) instead of a share of the image area
+    crop_zoom: tuple = ()
     keep_visible: float = 0.7  # quads less visible than this become don't care
     rotate_probability: float = 0.0
     max_rotation_degrees: float = 10.0
@@ -34,6 +37,9 @@ class AugmentConfig:
         for name in ("crop_probability", "rotate_probability", "blur_probability", "jpeg_probability", "keep_visible"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within [0, 1]")
+        if self.crop_zoom and (len(self.crop_zoom) != 2 or not 0 < self.crop_zoom[0] <= self.crop_zoom[1]
+                               or not all(math.isfinite(z) for z in self.crop_zoom)):
+            raise ValueError(f"crop_zoom must be MIN,MAX with 0 < MIN <= MAX, got {self.crop_zoom!r}")
 
 
 def _uniform(seed, shape=(), minval=0.0, maxval=1.0):
@@ -60,14 +66,38 @@ def _place(lo, hi, u):
     return tf.minimum(lo + tf.floor(u * (hi - lo + 1.0)), hi)
 
 
-def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfig):
+def crop_window_sides(height, width, u_scale, u_ratio, cfg: AugmentConfig, reference_size: int = 0):
+    """Width and height of the candidate crop windows (float, whole pixels, within the image) for
+    uniform draws `u_scale` and `u_ratio` in [0, 1) (arrays, one per trial; numpy or TF).
+
+    Area mode: a share of the image area in [crop_min_scale, 1] with an aspect jitter of up to
+    crop_max_aspect. Zoom mode (`crop_zoom`): square windows of side reference_size / zoom, the zoom
+    log-uniform in crop_zoom, clipped to the image; resized to reference_size they show the source
+    at that zoom whatever its resolution (DBNet / PP-OCR's random scale and fixed-size crop).
+    """
+    xp = np if isinstance(u_scale, np.ndarray) else tf.math
+    if cfg.crop_zoom:
+        if reference_size <= 0:
+            raise ValueError("crop_zoom needs the training size (reference_size)")
+        low, high = math.log(cfg.crop_zoom[0]), math.log(cfg.crop_zoom[1])
+        side = reference_size / xp.exp(low + (high - low) * u_scale)
+        return xp.floor(xp.minimum(xp.maximum(side, 1.0), width)), xp.floor(xp.minimum(xp.maximum(side, 1.0), height))
+    scale = cfg.crop_min_scale + (1.0 - cfg.crop_min_scale) * u_scale
+    ratio = xp.exp(math.log(cfg.crop_max_aspect) * (2.0 * u_ratio - 1.0))
+    cw = xp.floor(xp.minimum(xp.maximum(width * xp.sqrt(scale * ratio), 1.0), width))
+    ch = xp.floor(xp.minimum(xp.maximum(height * xp.sqrt(scale / ratio), 1.0), height))
+    return cw, ch
+
+
+def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfig, reference_size: int = 0):
     """SSD / TextBoxes++ style crop that keeps text, for an image of the given size, chosen before
     any pixel is decoded.
 
-    `crop_trials` (area share, aspect ratio) pairs are drawn; the crop is built around one care
-    quad picked at random (among those inside the image if any): the first trial large enough to
-    hold that quad's bounding box is placed at a random position that holds it, so the crop always
-    shows some text whole. Without a trial
+    `crop_trials` candidate windows are drawn (crop_window_sides: area share and aspect ratio, or
+    with `crop_zoom` a zoom against `reference_size`, the largest training size); the crop is built
+    around one care quad picked at random (among those inside the image if any): the first trial
+    large enough to hold that quad's bounding box is placed at a random position that holds it, so
+    the crop always shows some text whole. Without a trial
     that fits (or with probability 1 - crop_probability) the image stays whole; an image without
     care text gets a crop anywhere. Returns the window (x0, y0, width, height) int32 and the quads,
     labels and don't-care flags moved into it (restrict_to_window).
@@ -76,10 +106,7 @@ def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfi
     width = tf.cast(width, tf.float32)
     t = cfg.crop_trials
     u = _uniform(seed, [2 * t + 4])  # one draw for every decision below
-    scale = cfg.crop_min_scale + (1.0 - cfg.crop_min_scale) * u[:t]
-    ratio = tf.exp(math.log(cfg.crop_max_aspect) * (2.0 * u[t:2 * t] - 1.0))
-    cw = tf.floor(tf.clip_by_value(width * tf.sqrt(scale * ratio), 1.0, width))
-    ch = tf.floor(tf.clip_by_value(height * tf.sqrt(scale / ratio), 1.0, height))
+    cw, ch = crop_window_sides(height, width, u[:t], u[t:2 * t], cfg, reference_size)
     # the text to keep: a random care quad (inside the image when there is one), its bounding box
     # in whole pixels clipped to the image
     care = tf.logical_not(difficult)

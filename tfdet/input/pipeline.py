@@ -88,15 +88,17 @@ def make_targets(image, quads, labels, difficult, size, anchor_config: AnchorCon
     return {"image": image, "cls_targets": cls_targets, "box_indices": box_indices, "box_targets": box_targets, "quads": quads}
 
 
-def _augment_example(example, seed, cfg: augment.AugmentConfig):
+def _augment_example(example, seed, cfg: augment.AugmentConfig, reference_size: int = 0):
     """Decoding and geometric augmentation at the source resolution (photometric changes come after
     the resize). `example` is parse_example(..., decode=False): the crop is chosen from the header's
-    size and only its window is decoded."""
+    size and only its window is decoded. `reference_size`: the largest training size (crop_zoom's
+    windows are measured against it)."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
     quads, labels, difficult = example["quads"], example["labels"], example["difficult"]
     if cfg.crop_probability > 0:
         shape = example["shape"]
-        window, quads, labels, difficult = augment.sample_crop(shape[0], shape[1], quads, labels, difficult, seeds[0], cfg)
+        window, quads, labels, difficult = augment.sample_crop(shape[0], shape[1], quads, labels, difficult, seeds[0], cfg,
+                                                               reference_size)
         image = image_ops.decode_window(example["encoded"], window[1], window[0], window[3], window[2])
     else:
         image = image_ops.decode_rgb(example["encoded"])
@@ -139,7 +141,7 @@ def train_dataset(pattern: str, cfg: InputConfig, anchor_config: AnchorConfig, m
     def prepare(index, serialized):
         example = parse_example(serialized, decode=False)
         element_seed = tf.stack([tf.cast(seed, tf.int64), index])
-        return _augment_example(example, element_seed, cfg.augment) + (element_seed,)
+        return _augment_example(example, element_seed, cfg.augment, max(cfg.sizes)) + (element_seed,)
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=cfg.deterministic)
     sizes = tf.constant(cfg.sizes, tf.int32)
