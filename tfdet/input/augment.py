@@ -76,17 +76,19 @@ def crop_window_sides(height, width, u_scale, u_ratio, cfg: AugmentConfig, refer
     at that zoom whatever its resolution (DBNet / PP-OCR's random scale and fixed-size crop).
     """
     xp = np if isinstance(u_scale, np.ndarray) else tf.math
+
+    def whole(side, limit):  # whole pixels in [1, limit]
+        return xp.floor(xp.minimum(xp.maximum(side, 1.0), limit))
+
     if cfg.crop_zoom:
         if reference_size <= 0:
             raise ValueError("crop_zoom needs the training size (reference_size)")
         low, high = math.log(cfg.crop_zoom[0]), math.log(cfg.crop_zoom[1])
         side = reference_size / xp.exp(low + (high - low) * u_scale)
-        return xp.floor(xp.minimum(xp.maximum(side, 1.0), width)), xp.floor(xp.minimum(xp.maximum(side, 1.0), height))
+        return whole(side, width), whole(side, height)
     scale = cfg.crop_min_scale + (1.0 - cfg.crop_min_scale) * u_scale
     ratio = xp.exp(math.log(cfg.crop_max_aspect) * (2.0 * u_ratio - 1.0))
-    cw = xp.floor(xp.minimum(xp.maximum(width * xp.sqrt(scale * ratio), 1.0), width))
-    ch = xp.floor(xp.minimum(xp.maximum(height * xp.sqrt(scale / ratio), 1.0), height))
-    return cw, ch
+    return whole(width * xp.sqrt(scale * ratio), width), whole(height * xp.sqrt(scale / ratio), height)
 
 
 def sample_crop(height, width, quads, labels, difficult, seed, cfg: AugmentConfig, reference_size: int = 0):
