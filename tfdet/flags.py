@@ -9,6 +9,7 @@ import os
 
 from absl import flags
 
+from tfdet.datasets.scene_text import PASTE_STYLES
 from tfdet.evaluation import PROTOCOLS
 
 FLAGS = flags.FLAGS
@@ -39,6 +40,12 @@ def define_conversion_flags():
                  "(default: 8,64 procedural, 11,64 on --backgrounds); words under 10 px are don't care.")
     _define_once("string", "text_blocks", "", "synthetic with --backgrounds: MIN,MAX text blocks (paragraphs, lines) tried "
                  "per photograph (default: 1,8).")
+    _define_once("string", "paste_words", "", "synthetic with --backgrounds: glob of annotated records (e.g. real "
+                 "ICDAR 2015 or MSRA-TD500 --split_lines training records) whose care words are cut out and pasted "
+                 "onto the photographs: half the text blocks become real words (copy-paste).")
+    _define_once("enum", "paste_style", None, "synthetic with --paste_words: strokes (default: the words' ink only, in "
+                 "their own colours) or patch (the word with its surroundings, Poisson or feathered blend).",
+                 enum_values=list(PASTE_STYLES))
     _define_once("enum", "split_part", "all", "msra_td500: all, or the train / val part of the hash split.",
                  enum_values=["all", "train", "val"])
     _define_once("bool", "split_lines", False, "msra_td500: cut each text line into word quads at the gaps between "

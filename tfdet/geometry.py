@@ -66,6 +66,43 @@ def order_quad(quad) -> np.ndarray:
     return np.roll(q, -start, axis=0)
 
 
+def quad_length_height(quad) -> tuple[float, float]:
+    """(length along the text, height across it) of a canonical-order quad: the means of its
+    top and bottom sides and of its left and right sides."""
+    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    length = 0.5 * (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3]))
+    height = 0.5 * (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1]))
+    return float(length), float(height)
+
+
+def rectify_quad(image: np.ndarray, quad, height: int | None = None, margin: float = 0.0, min_side: float = 2.0,
+                 max_aspect: float = np.inf):
+    """Warp the region of a canonical-order quad to an upright rectangle (its long side left to right).
+
+    The rectangle is `height` pixels high (None: the quad's own height) and as long as the quad's
+    aspect says, both rounded to whole pixels, with `margin` heights (rounded) of the quad's
+    surroundings on every side (pixels past the image repeat its border). Returns (patch, the quad's
+    rectangle in the patch (4, 2), 3x3 matrix patch -> image), or None for a non-finite quad, a side
+    under `min_side` pixels, or one longer than `max_aspect` heights.
+    """
+    import cv2
+
+    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    if not np.all(np.isfinite(quad)):
+        return None
+    length, thickness = quad_length_height(quad)
+    if thickness < min_side or length < min_side or length > max_aspect * thickness:
+        return None
+    out_h = int(round(thickness)) if height is None else int(height)
+    out_w = max(1, int(round(length * out_h / thickness)))
+    pad = int(round(margin * out_h))
+    rect = np.array([[pad, pad], [pad + out_w, pad], [pad + out_w, pad + out_h], [pad, pad + out_h]], dtype=np.float64)
+    to_image = cv2.getPerspectiveTransform(rect.astype(np.float32), quad.astype(np.float32))
+    patch = cv2.warpPerspective(image, to_image, (out_w + 2 * pad, out_h + 2 * pad),
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return patch, rect, to_image
+
+
 def box_to_quad(xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
     return np.array([[xmin, ymin], [xmax, ymin], [xmax, ymax], [xmin, ymax]], dtype=np.float64)
 

@@ -22,7 +22,7 @@ NEEDS = {
 }
 
 # conversion flags that only one dataset reads
-ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks"), "msra_td500": ("split_lines",)}
+ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks", "paste_words", "paste_style"), "msra_td500": ("split_lines",)}
 
 
 def run(FLAGS) -> int:

@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from tfdet import geometry
+
 RECTIFIED_HEIGHT = 32
 MAX_ASPECT = 100  # longer lines (in line heights) are refused: no real line is, and the rectified image stays small
 
@@ -51,20 +53,10 @@ def rectify(gray: np.ndarray, quad: np.ndarray, height: int = RECTIFIED_HEIGHT):
 
     `quad` is in the canonical order (top-left, top-right, bottom-right, bottom-left of the text).
     """
-    import cv2
-
-    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
-    if not np.all(np.isfinite(quad)):
+    rectified = geometry.rectify_quad(gray, quad, height=height, min_side=4, max_aspect=MAX_ASPECT)
+    if rectified is None:
         return None
-    length = 0.5 * (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3]))
-    thickness = 0.5 * (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1]))
-    if thickness < 4 or length < 4 or length > MAX_ASPECT * thickness:
-        return None
-    width = max(1, int(round(length * height / thickness)))
-    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
-    to_image = cv2.getPerspectiveTransform(target, quad.astype(np.float32))
-    line = cv2.warpPerspective(gray, to_image, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
+    line, _rect, to_image = rectified
     return line, to_image
 
 

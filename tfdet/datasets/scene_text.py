@@ -20,6 +20,12 @@ regenerated alone, in any process):
    shadow, slight blur of its edges, then the whole scene gets occluders (background patches
    over parts of words), lighting and noise.
 
+With a `word_bank.WordBank` (`--paste_words`), a share of the blocks (`paste_share`) are real words cut
+from annotated records instead: the same placement, homography and lighting, never enlarged past
+`paste_max_scale`; style `strokes` pastes the word's ink in its own colours (made to contrast with the
+region), style `patch` the word with its surroundings, blended in the gradient domain (Poisson) or
+through a feathered alpha.
+
 Quads are word level, tight around each word's ink (widened by the bend of a curved
 baseline), ordered by `geometry.order_quad`; words whose short side is under
 `dont_care_height` pixels are `###`, as in the procedural generator.
@@ -44,6 +50,9 @@ from tfdet.datasets import fonts as font_lib
 from tfdet.datasets.base import Problem
 
 
+PASTE_STYLES = ("strokes", "patch")
+
+
 @dataclasses.dataclass
 class SceneTextConfig:
     """What the scene generator draws. Sizes in pixels of the resized background."""
@@ -63,6 +72,15 @@ class SceneTextConfig:
     occlusion_probability: float = 0.15
     mark_background_text: bool = True
     jpeg_quality_range: tuple = (70, 95)
+    paste_share: float = 0.5  # with a word bank (--paste_words): share of blocks that are a real word
+    paste_max_scale: float = 1.5
+    paste_style: str = "strokes"  # strokes: the word's ink only; patch: the word with its surroundings
+
+    def __post_init__(self):
+        if self.paste_style not in PASTE_STYLES:
+            raise ValueError(f"paste_style must be one of {', '.join(PASTE_STYLES)}, got {self.paste_style!r}")
+        if not 0 <= self.paste_share <= 1:
+            raise ValueError(f"paste_share must be within [0, 1], got {self.paste_share}")
 
 
 class BackgroundError(Exception):
@@ -241,6 +259,9 @@ class Block:
     quads: list  # [(4, 2) float64]
     texts: list
     line_height: float  # ink height of a capital line, block pixels
+    rgb: np.ndarray | None = None  # uint8 [h, w, 3]: a real word's own pixels (pasted, not painted)
+    strokes_only: bool = False  # paste the real word's strokes through `ink` only (no Poisson, no margin)
+    max_scale: float = np.inf  # a real word is not enlarged past this (it would only get blurred)
 
 
 def layout_block(rng: np.random.Generator, config: SceneTextConfig, font_size: int = 40) -> Block | None:
@@ -375,7 +396,7 @@ def place_block(rng, image, analysis: SceneAnalysis, occupied, block: Block, con
         else:
             angle = float(np.deg2rad(np.clip(rng.normal(0, config.max_angle / 2.5), -config.max_angle, config.max_angle)))
         target = float(np.exp(rng.uniform(np.log(config.min_text_height), np.log(config.max_text_height))))
-        scale = target / max(block.line_height, 1.0)
+        scale = min(target / max(block.line_height, 1.0), block.max_scale)
         block_h, block_w = block.ink.shape
         for _shrink in range(4):
             matrix = block_homography(rng, block, (cx, cy), angle, scale, config, focal=float(max(height, width)))
@@ -403,6 +424,9 @@ def composite_block(rng, image, analysis: SceneAnalysis, footprint, block: Block
     alpha = cv2.warpPerspective(block.ink, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
     ids = cv2.warpPerspective(block.word_ids, matrix, (width, height), flags=cv2.INTER_NEAREST, borderValue=0)
     local = analysis.mean_lab[footprint].mean(axis=0)
+    if block.rgb is not None:
+        paste_patch(rng, image, block, matrix, alpha, local)
+        return ids
     color = np.array(_contrasting_lab(rng, local), dtype=np.float32)
     style = rng.random()
     if style < 0.15:  # outline in the region's own tone
@@ -417,6 +441,59 @@ def composite_block(rng, image, analysis: SceneAnalysis, footprint, block: Block
     alpha = alpha[..., None] * float(rng.uniform(0.8, 1.0))
     image[:] = (image * (1 - alpha) + color * alpha).astype(np.uint8)
     return ids
+
+
+def pasted_block(patch, config: SceneTextConfig) -> Block | None:
+    """A block of one real word (`word_bank.WordPatch`, None: nothing to paste). Style `patch`: its
+    alpha is 1 over the word and fades to 0 across the patch's margin, so the word's own surroundings
+    blend into the scene; style `strokes`: the alpha is the word's ink."""
+    if patch is None:
+        return None
+    h, w = patch.rgb.shape[:2]
+    x0, y0 = patch.quad[0]
+    x1, y1 = patch.quad[2]
+    if config.paste_style == "strokes":
+        ids = (patch.ink > 0.5).astype(np.uint8)
+        return Block(ink=patch.ink, word_ids=ids, quads=[patch.quad.copy()], texts=[patch.text], line_height=float(y1 - y0),
+                     rgb=patch.rgb, max_scale=config.paste_max_scale, strokes_only=True)
+    ramp_x = np.clip(np.minimum(np.arange(w) + 0.5, w - np.arange(w) - 0.5) / max(0.7 * x0, 1.0), 0, 1)
+    ramp_y = np.clip(np.minimum(np.arange(h) + 0.5, h - np.arange(h) - 0.5) / max(0.7 * y0, 1.0), 0, 1)
+    alpha = (ramp_y[:, None] * ramp_x[None, :]).astype(np.float32)
+    ids = np.zeros((h, w), np.uint8)
+    ids[int(np.ceil(y0)):int(np.floor(y1)) + 1, int(np.ceil(x0)):int(np.floor(x1)) + 1] = 1  # pixel centres in the word
+    return Block(ink=alpha, word_ids=ids, quads=[patch.quad.copy()], texts=[patch.text], line_height=float(y1 - y0),
+                 rgb=patch.rgb, max_scale=config.paste_max_scale)
+
+
+def paste_patch(rng, image, block: Block, matrix, alpha, local_lab) -> None:
+    """Warp a real word's patch onto `image` (in place). Style patch: half the time blended in the
+    gradient domain (Poisson, cv2.seamlessClone: the word keeps its strokes, its surroundings take the
+    scene's tone), otherwise through the feathered alpha; a clone OpenCV refuses falls back to the
+    alpha. Style strokes: the strokes only, in their own colours, shifted to a contrasting colour
+    (texture kept) when their lightness is within 45 of the region's (`local_lab`, Lab 0-255)."""
+    import cv2
+
+    height, width = image.shape[:2]
+    warped = cv2.warpPerspective(block.rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inked = alpha > 0.5
+    if block.strokes_only and inked.any():
+        stroke = warped[inked].astype(np.float32).mean(axis=0)
+        lightness = float(cv2.cvtColor(stroke.astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 0])
+        if abs(lightness - float(local_lab[0])) < 45:
+            shift = np.array(_contrasting_lab(rng, local_lab), np.float32) - stroke
+            warped = np.clip(warped.astype(np.float32) + shift, 0, 255)
+    if not block.strokes_only and rng.random() < 0.5:
+        mask = (alpha > 0.05).astype(np.uint8) * 255
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            center = (int(xs.min() + (xs.max() - xs.min()) // 2), int(ys.min() + (ys.max() - ys.min()) // 2))
+            try:
+                image[:] = cv2.seamlessClone(warped, image, mask, center, cv2.NORMAL_CLONE)
+                return
+            except cv2.error:
+                pass
+    a = alpha[..., None]
+    image[:] = (image * (1 - a) + warped * a).astype(np.uint8)
 
 
 def occlude(rng, image, word_mask: np.ndarray, quad: np.ndarray) -> None:
@@ -439,8 +516,9 @@ def occlude(rng, image, word_mask: np.ndarray, quad: np.ndarray) -> None:
     word_mask[covered] = 0
 
 
-def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: SceneTextConfig | None = None):
-    """Draw image `index` of dataset `seed`.
+def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: SceneTextConfig | None = None, words=None):
+    """Draw image `index` of dataset `seed`. With `words` (a `word_bank.WordBank`), a share
+    `config.paste_share` of the blocks are real words pasted from it instead of painted ones.
 
     Returns (RGB uint8 image, [(quad, text, dont_care)], jpeg quality, word_ids int32 [H, W]
     (1 + index into the objects of each painted word's visible pixels, 0 elsewhere), background path).
@@ -469,8 +547,12 @@ def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: Scen
     for _ in range(int(rng.integers(config.min_blocks, config.max_blocks + 1))):
         placed = None
         # a paragraph needs a large homogeneous region; where none is left, a line of one or two words may fit
-        for layout_config in (config, single_line):
-            block = layout_block(rng, layout_config)
+        choices = (config, single_line)
+        if words is not None and rng.random() < config.paste_share:
+            choices = (words,)
+        for layout_config in choices:
+            block = (pasted_block(words.draw(rng, config.paste_style == "strokes"), config) if layout_config is words
+                     else layout_block(rng, layout_config))
             placed = None if block is None else place_block(rng, image, analysis, occupied, block, config)
             if placed is not None:
                 break

@@ -273,9 +273,12 @@ class SyntheticReader:
     dataset_name = "synthetic"
 
     def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: SyntheticConfig | None = None,
-                 backgrounds: str = "", scene_config=None, text_heights="", text_blocks="", **_):
+                 backgrounds: str = "", scene_config=None, text_heights="", text_blocks="", paste_words="",
+                 paste_style=None, **_):
         """`text_heights` ("MIN,MAX" or a pair, pixels) and `text_blocks` ("MIN,MAX", scene generator only)
-        override the configs; ValueError when malformed."""
+        override the configs; ValueError when malformed. `paste_words` (a record glob, scene generator
+        only) pastes real words cut from those records beside the painted ones, as `paste_style`
+        ("strokes" or "patch", default the config's)."""
         if num_images <= 0:
             raise ValueError("--num_images must be positive")
         self.num_images = int(num_images)
@@ -283,23 +286,35 @@ class SyntheticReader:
         self.split = split
         heights = parse_range(text_heights, "--text_heights", minimum=4.0)
         blocks = parse_range(text_blocks, "--text_blocks", minimum=1, integer=True)
-        if blocks and not backgrounds:
-            raise ValueError("--text_blocks applies to the scene generator (--backgrounds)")
+        scene = "the scene generator (--backgrounds)"
+        for name, value, needs, what in (("--text_blocks", blocks, backgrounds, scene), ("--paste_words", paste_words, backgrounds, scene),
+                                         ("--paste_style", paste_style, paste_words, "pasted words (--paste_words)")):
+            if value and not needs:
+                raise ValueError(f"{name} applies to {what}")
         sizes = dict(min_text_height=heights[0], max_text_height=heights[1]) if heights else {}
         self.config = dataclasses.replace(config or SyntheticConfig(), **sizes)
         self.backgrounds = None
+        self.words = None
         generator = self.config
         if backgrounds:
             from tfdet.datasets import scene_text
 
             if blocks:
                 sizes.update(min_blocks=blocks[0], max_blocks=blocks[1])
+            if paste_style:
+                sizes.update(paste_style=paste_style)
             self.scene_config = dataclasses.replace(scene_config or scene_text.SceneTextConfig(), **sizes)
             self.backgrounds = scene_text.BackgroundSet(backgrounds, self.scene_config)
             generator = self.scene_config
+            if paste_words:
+                from tfdet.datasets.word_bank import WordBank
+
+                self.words = WordBank(paste_words, min_height=self.scene_config.dont_care_height)
         # recorded in dataset.json: what the images were drawn with
         self.dataset_json_extra = {"generator": {"kind": "scene" if backgrounds else "procedural", "seed": self.seed,
                                                  **dataclasses.asdict(generator)}}
+        if self.words is not None:
+            self.dataset_json_extra["generator"].update(paste_words=paste_words, pasted_word_bank=self.words.describe())
 
     def items(self):
         return list(range(self.num_images))
@@ -310,7 +325,8 @@ class SyntheticReader:
             return render_image(self.seed, index, self.config)
         from tfdet.datasets import scene_text
 
-        image, objects, quality, _word_ids, _path = scene_text.render_scene(self.seed, index, self.backgrounds, self.scene_config)
+        image, objects, quality, _word_ids, _path = scene_text.render_scene(self.seed, index, self.backgrounds, self.scene_config,
+                                                                            self.words)
         return image, objects, quality
 
     def load(self, index: int):
@@ -321,6 +337,8 @@ class SyntheticReader:
         problems: list = []
         if self.backgrounds is not None and index == 0:  # reported once per dataset, with image 0
             problems = list(self.backgrounds.problems) + [Problem("fonts", "scene generator", font_lib.describe(font_lib.all_fonts()))]
+            if self.words is not None:
+                problems += list(self.words.problems) + [Problem("pasted_words", "scene generator", self.words.describe())]
         sample = build_samples_objects(name, data, name, f"synthetic/{self.seed}/{self.split}/{name}", annotations, problems)
         return sample, problems
 
