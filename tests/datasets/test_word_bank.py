@@ -78,6 +78,20 @@ def test_bank_cuts_every_care_word_upright_and_counts_bad_images(word_records):
     assert "real words from 4 images" in bank.describe()
 
 
+def test_tall_words_are_stored_at_the_largest_painted_height(word_records):
+    full, capped = WordBank(word_records), WordBank(word_records, max_height=20)
+    assert len(full) == len(capped) and any(p.source_height > 20 for p in full.patches)
+    for big, small in zip(full.patches, capped.patches):
+        assert small.source_height == big.source_height
+        height = small.quad[2, 1] - small.quad[0, 1]
+        if big.source_height > 20:
+            assert height == 20 and small.rgb.shape[0] == 20 + 2 * round(0.3 * 20)
+            assert abs((small.quad[1, 0] - small.quad[0, 0]) / height
+                       - (big.quad[1, 0] - big.quad[0, 0]) / (big.quad[2, 1] - big.quad[0, 1])) < 0.1  # same aspect
+        else:
+            np.testing.assert_array_equal(small.rgb, big.rgb)
+
+
 def test_bank_refuses_what_it_cannot_use(word_records, tmp_path):
     with pytest.raises(FileNotFoundError, match="--paste_words: no record files match"):
         WordBank(str(tmp_path / "none-*"))

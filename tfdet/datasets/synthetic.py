@@ -309,7 +309,8 @@ class SyntheticReader:
             if paste_words:
                 from tfdet.datasets.word_bank import WordBank
 
-                self.words = WordBank(paste_words, min_height=self.scene_config.dont_care_height)
+                self.words = WordBank(paste_words, min_height=self.scene_config.dont_care_height,
+                                      max_height=self.scene_config.max_text_height)
         # recorded in dataset.json: what the images were drawn with
         self.dataset_json_extra = {"generator": {"kind": "scene" if backgrounds else "procedural", "seed": self.seed,
                                                  **dataclasses.asdict(generator)}}

@@ -9,9 +9,10 @@ background photographs with the same placement, perspective and lighting as pain
 
 Each patch is the word's quad warped to an upright rectangle at the word's own resolution (its
 height in the photograph), plus `margin` word heights of the word's own surroundings on every
-side so that a blend has room; the word's quad in the patch is exact. Don't-care objects, words
-lower than `min_height` pixels and absurdly long quads are left out; an image that cannot be
-decoded is skipped and counted (`problems`), never fatal.
+side so that a blend has room; the word's quad in the patch is exact. Words taller than
+`max_height` (the largest the generator paints) are stored at that height. Don't-care objects,
+words lower than `min_height` pixels and absurdly long quads are left out; an image that cannot
+be decoded is skipped and counted (`problems`), never fatal.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class WordPatch:
     text: str
     source: str  # "<file name>#<object index>" of the record it came from
     ink: np.ndarray | None = None  # float32 [h, w]: the word's strokes (1) apart from its background, if they separate
+    source_height: float = 0.0  # the word's height in its photograph (the patch may be smaller)
 
 
 def stroke_alpha(patch: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
@@ -53,10 +55,14 @@ def stroke_alpha(patch: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     return cv2.GaussianBlur(alpha, (0, 0), 0.6)
 
 
-def cut_patch(image: np.ndarray, quad, margin: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """(upright RGB patch at the word's own height, word quad in it) for one canonical-order quad of
-    `image`, or None when the quad is degenerate or longer than MAX_ASPECT heights."""
-    rectified = geometry.rectify_quad(image, quad, margin=margin, max_aspect=MAX_ASPECT)
+def cut_patch(image: np.ndarray, quad, margin: float, max_height: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(upright RGB patch at the word's own height, or `max_height` for a taller word; the word quad in
+    it) for one canonical-order quad of `image`, or None when the quad is degenerate or longer than
+    MAX_ASPECT heights."""
+    height = None
+    if max_height is not None and geometry.quad_length_height(quad)[1] > max_height:
+        height = int(max_height)
+    rectified = geometry.rectify_quad(image, quad, height=height, margin=margin, max_aspect=MAX_ASPECT)
     return None if rectified is None else rectified[:2]
 
 
@@ -74,7 +80,7 @@ def _samples(spec: str):
 class WordBank:
     """The care words of the records matched by `spec` (a glob or comma-separated globs), as patches."""
 
-    def __init__(self, spec: str, min_height: float = 10.0, margin: float = 0.3):
+    def __init__(self, spec: str, min_height: float = 10.0, margin: float = 0.3, max_height: float | None = None):
         import cv2
 
         self.spec = spec
@@ -96,10 +102,11 @@ class WordBank:
                 edges = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
                 if min(edges[1], edges[3]) < min_height:
                     continue
-                cut = cut_patch(rgb, quad, margin)
+                cut = cut_patch(rgb, quad, margin, max_height)
                 if cut is not None:
                     text = sample.texts[i] if i < len(sample.texts) and sample.texts[i] else "?"
-                    self.patches.append(WordPatch(cut[0], cut[1], text, f"{sample.filename}#{i}", stroke_alpha(*cut)))
+                    self.patches.append(WordPatch(cut[0], cut[1], text, f"{sample.filename}#{i}", stroke_alpha(*cut),
+                                                  geometry.quad_length_height(quad)[1]))
         if not self.patches:
             raise FileNotFoundError(f"--paste_words: no care word at least {min_height:g} px high in {spec}")
         self.images = images
@@ -115,6 +122,7 @@ class WordBank:
         return self.patches[int(rng.integers(len(self.patches)))]
 
     def describe(self) -> str:
-        heights = [p.quad[3, 1] - p.quad[0, 1] for p in self.patches]
+        heights = [p.source_height for p in self.patches]
         return (f"{len(self.patches)} real words from {self.images} images of {self.spec} "
-                f"(heights {min(heights):.0f}-{max(heights):.0f} px, median {np.median(heights):.0f})")
+                f"(heights {min(heights):.0f}-{max(heights):.0f} px, median {np.median(heights):.0f}; "
+                f"{len(self.inked)} with strokes that separate from their background)")
