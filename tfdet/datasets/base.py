@@ -29,9 +29,9 @@ class Problem:
     kind: `skipped_file` (image or annotation file unusable: the image is left
     out), `skipped_line` (a malformed annotation line), `dropped_quad`
     (degenerate quad), `repaired_quad`, `clipped_quad`, `exif_orientation`, `fonts` (the font
-    families a generator drew from), `pasted_words` (the real words a generator pastes), `unsplit_line` (a text line that `--split_lines` could not
-    cut into words, kept as don't care). All but the first three are informational and do not
-    fail `--strict`.
+    families a generator drew from), `pasted_words` (the real words a generator pastes),
+    `unsplit_line` (a text line that `--split_lines` could not cut into words, kept as don't
+    care). All but the first three are informational and do not fail `--strict`.
     """
 
     kind: str

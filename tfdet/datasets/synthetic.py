@@ -287,7 +287,8 @@ class SyntheticReader:
         heights = parse_range(text_heights, "--text_heights", minimum=4.0)
         blocks = parse_range(text_blocks, "--text_blocks", minimum=1, integer=True)
         scene = "the scene generator (--backgrounds)"
-        for name, value, needs, what in (("--text_blocks", blocks, backgrounds, scene), ("--paste_words", paste_words, backgrounds, scene),
+        for name, value, needs, what in (("--text_blocks", blocks, backgrounds, scene),
+                                         ("--paste_words", paste_words, backgrounds, scene),
                                          ("--paste_style", paste_style, paste_words, "pasted words (--paste_words)")):
             if value and not needs:
                 raise ValueError(f"{name} applies to {what}")
