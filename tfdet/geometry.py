@@ -75,6 +75,13 @@ def quad_length_height(quad) -> tuple[float, float]:
     return float(length), float(height)
 
 
+def text_height(quad) -> float:
+    """Height of a canonical-order text quad as the generators' don't-care rule reads it: the
+    shorter of its two sides across the text (left and right)."""
+    quad = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    return float(min(np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1])))
+
+
 def rectify_quad(image: np.ndarray, quad, height: int | None = None, margin: float = 0.0, min_side: float = 2.0,
                  max_aspect: float = np.inf):
     """Warp the region of a canonical-order quad to an upright rectangle (its long side left to right).

@@ -443,10 +443,12 @@ def composite_block(rng, image, analysis: SceneAnalysis, footprint, block: Block
     return ids
 
 
-def pasted_block(patch, config: SceneTextConfig) -> Block | None:
-    """A block of one real word (`word_bank.WordPatch`, None: nothing to paste). Style `patch`: its
-    alpha is 1 over the word and fades to 0 across the patch's margin, so the word's own surroundings
-    blend into the scene; style `strokes`: the alpha is the word's ink."""
+def pasted_block(rng, words, config: SceneTextConfig) -> Block | None:
+    """A block of one real word drawn from `words` (a `word_bank.WordBank`; None when it has no word
+    of the style). Style `patch`: its alpha is 1 over the word and fades to 0 across the patch's
+    margin, so the word's own surroundings blend into the scene; style `strokes`: the alpha is the
+    word's ink."""
+    patch = words.draw(rng, strokes=config.paste_style == "strokes")
     if patch is None:
         return None
     h, w = patch.rgb.shape[:2]
@@ -475,8 +477,8 @@ def paste_patch(rng, image, block: Block, matrix, alpha, local_lab) -> None:
 
     height, width = image.shape[:2]
     warped = cv2.warpPerspective(block.rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inked = alpha > 0.5
-    if block.strokes_only and inked.any():
+    inked = alpha > 0.5 if block.strokes_only else None
+    if inked is not None and inked.any():
         stroke = warped[inked].astype(np.float32).mean(axis=0)
         lightness = float(cv2.cvtColor(stroke.astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 0])
         if abs(lightness - float(local_lab[0])) < 45:
@@ -547,12 +549,12 @@ def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: Scen
     for _ in range(int(rng.integers(config.min_blocks, config.max_blocks + 1))):
         placed = None
         # a paragraph needs a large homogeneous region; where none is left, a line of one or two words may fit
-        choices = (config, single_line)
         if words is not None and rng.random() < config.paste_share:
-            choices = (words,)
-        for layout_config in choices:
-            block = (pasted_block(words.draw(rng, config.paste_style == "strokes"), config) if layout_config is words
-                     else layout_block(rng, layout_config))
+            makers = (lambda: pasted_block(rng, words, config),)
+        else:
+            makers = (lambda: layout_block(rng, config), lambda: layout_block(rng, single_line))
+        for make in makers:
+            block = make()
             placed = None if block is None else place_block(rng, image, analysis, occupied, block, config)
             if placed is not None:
                 break
@@ -561,8 +563,7 @@ def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: Scen
         matrix, ids = placed
         for local, (quad, text) in enumerate(zip(block.quads, block.texts)):
             image_quad = geometry.order_quad(warp_points(matrix, quad))
-            edges = np.linalg.norm(image_quad - np.roll(image_quad, -1, axis=0), axis=1)
-            dont_care = min(edges[1], edges[3]) < config.dont_care_height  # the sides across the text: its height
+            dont_care = geometry.text_height(image_quad) < config.dont_care_height
             objects.append((image_quad, keys.DONT_CARE_TEXT if dont_care else text, bool(dont_care)))
             word_ids[ids == local + 1] = len(objects)
             painted.append(len(objects) - 1)

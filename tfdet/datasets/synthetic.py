@@ -233,9 +233,7 @@ def render_image(seed: int, index: int, config: SyntheticConfig | None = None):
             continue
         quad, text = drawn
         quad = geometry.order_quad(quad)
-        edges = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
-        short_side = min(edges[1], edges[3])
-        dont_care = short_side < config.dont_care_height
+        dont_care = geometry.text_height(quad) < config.dont_care_height
         objects.append((quad, keys.DONT_CARE_TEXT if dont_care else text, dont_care))
     if rng.random() < 0.5:  # lighting
         light = _value_noise(rng, height, width, max(height, width) // 2)

@@ -99,8 +99,7 @@ class WordBank:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             for i in care:
                 quad = sample.quads[i]
-                edges = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
-                if min(edges[1], edges[3]) < min_height:
+                if geometry.text_height(quad) < min_height:  # the generators' don't-care rule
                     continue
                 cut = cut_patch(rgb, quad, margin, max_height)
                 if cut is not None:
