@@ -15,6 +15,7 @@ from tfdet.postprocess import PostprocessConfig
 from tfdet.serving.module import DetectorModule
 from tfdet.training.checkpoints import resolve_checkpoint  # noqa: F401 (re-exported)
 from tfdet.training.config import RunConfig
+from tfdet.training.ema import read_weights
 
 
 def load_trained_model(path: str, precision: str = "float32"):
@@ -31,10 +32,7 @@ def load_trained_model(path: str, precision: str = "float32"):
     keras.mixed_precision.set_global_policy(choose_precision(precision).policy)
     model_cfg = dataclasses.replace(config.model, backbone_weights="")
     model = build_model(model_cfg, config.anchors)
-    # read, not restore: restore adds a save counter that best/ckpt (written, not saved) does not hold
-    status = tf.train.Checkpoint(model=model).read(ckpt)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
+    read_weights(model, ckpt)  # the run's weight average when it kept one (tfdet.training.ema)
     return model, config, ckpt
 
 

@@ -13,6 +13,7 @@ from tfdet.input.augment import AugmentConfig
 from tfdet.input.pipeline import InputConfig
 from tfdet.losses import LossConfig
 from tfdet.modeling.config import ModelConfig
+from tfdet.training.ema import check_decay
 from tfdet.training.precision import CHOICES as PRECISIONS
 
 
@@ -29,6 +30,7 @@ class OptimConfig:
     step_boundaries: tuple = (0.67, 0.89)  # fractions of num_steps
     step_factor: float = 0.1
     clip_norm: float = 10.0  # global norm; 0 disables
+    ema_decay: float = 0.0  # moving average of the weights (tfdet.training.ema); 0: none
 
     def __post_init__(self):
         object.__setattr__(self, "step_boundaries", tuple(float(v) for v in self.step_boundaries))
@@ -38,6 +40,7 @@ class OptimConfig:
             raise ValueError("schedule must be cosine, step or constant")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
+        check_decay(self.ema_decay)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,12 +11,15 @@ input normalisation fit this run (tfdet.training.config.check_resume_source).
 Precision comes from tfdet.training.precision (`auto` by default) and is recorded in
 `precision.json`. Gradients are summed over replicas, clipped and given their L2 term in
 tfdet.training.gradients. With `train_minutes` the run stops when the wall-clock budget is spent
-(it carries over a resume) and the learning-rate decay follows the budget.
+(it carries over a resume) and the learning-rate decay follows the budget. With `ema_decay` a
+moving average of the weights (tfdet.training.ema) is kept beside them, saved with every checkpoint,
+and is what evaluation, best/ and later loads see.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import math
 import os
@@ -33,6 +36,7 @@ from tfdet.modeling.retinanet import build_model
 from tfdet.training import gradients as gradients_lib
 from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
+from tfdet.training.ema import EMA_KEY, WeightAverage, holds_average, read_weights
 from tfdet.training.signals import StopSignals
 from tfdet.training.checkpoints import resolve_checkpoint
 from tfdet.training.config import RunConfig, check_resume_source, check_run_folder
@@ -112,11 +116,16 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+            self.ema = WeightAverage(self.model, cfg.optim.ema_decay) if cfg.optim.ema_decay else None
         self.time_fraction = self.schedule.track_time() if cfg.train_minutes > 0 else None
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
-                                              train_seconds=self.train_seconds)
+        self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.train_seconds)
+        self.checkpoint = tf.train.Checkpoint(**self._state, **({EMA_KEY: self.ema} if self.ema is not None else {}))
         save_dir = self.model_dir if self.chief else os.path.join(self.model_dir, f".worker_tmp_{self._task_id()}")
         self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=cfg.keep_checkpoints)
+
+    def _averaged(self):
+        """Inside: the model holds the weight average (when the run keeps one)."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
 
     def _task_id(self):
         resolver = getattr(self.strategy, "cluster_resolver", None)
@@ -125,19 +134,27 @@ class Trainer:
     def _restore(self) -> int:
         latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            if self.ema is not None and not holds_average(latest):
+                tf.train.Checkpoint(**self._state).restore(latest).assert_existing_objects_matched()
+                self.ema.reset()
+                self.log(f"{latest} holds no weight average: the average (--ema_decay) starts at its weights")
+            else:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
             step = int(self.step.numpy())
             self.log(f"resuming from step {step} ({latest})")
             return step
         if self.resume:
             path, source_dir = resolve_checkpoint(self.resume)
             reinit_outputs = check_resume_source(RunConfig.load(source_dir), self.config, source_dir)
-            # read: weights only (restore would also ask for a save counter, which a best/ckpt does not hold)
-            tf.train.Checkpoint(model=self.model).read(path).expect_partial().assert_existing_objects_matched()
-            self.log(f"initialised weights from {path} (previous stage); step starts at 0")
+            # weights only (a best/ckpt holds no optimizer or save counter); a stage that kept an average gives it
+            which = read_weights(self.model, path)
+            self.log(f"initialised weights from {path} (previous stage{', its weight average' if which == 'average' else ''}); "
+                     "step starts at 0")
             if reinit_outputs:
                 reinitialize_output_layers(self.model)
                 self.log("the previous stage had other anchors (--allow_anchor_change): output layers start afresh")
+            if self.ema is not None:
+                self.ema.reset()
         return 0
 
     def dataset(self, start_step: int = 0):
@@ -179,6 +196,8 @@ class Trainer:
         def step_fn(iterator):
             images, targets = next(iterator)
             per_replica = self.strategy.run(replica_step, args=(images, targets))
+            if self.ema is not None:
+                self.ema.update()  # cross-replica context, after the weights were updated
             return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
         return tf.function(step_fn, jit_compile=cfg.jit_compile or None)
@@ -302,6 +321,7 @@ class Trainer:
             "precision": self.precision.policy,
             "precision_reason": self.precision.reason,
             "stopped_by_time_budget": stopped_by_budget,
+            "ema_decay": cfg.optim.ema_decay or None,
         }
         if self.chief:
             with open(os.path.join(self.model_dir, "train_summary.json"), "w") as f:
@@ -309,19 +329,21 @@ class Trainer:
         return summary
 
     def _evaluate(self, step: int, best: dict) -> dict:
-        metrics = self.evaluator(self.model, step)
-        key = selection_key(metrics, self.best_metric)
-        value = metrics.get(key)
+        with self._averaged():  # the weights evaluated are the weights best/ keeps
+            metrics = self.evaluator(self.model, step)
+            key = selection_key(metrics, self.best_metric)
+            value = metrics.get(key)
+            if value is not None and (best["metric"] is None or value > best["metric"]):
+                best = {"metric": value, "key": key, "step": step}
+                best_dir = os.path.join(self.model_dir, "best")
+                tf.train.Checkpoint(model=self.model).write(os.path.join(best_dir, "ckpt"))
+                with open(os.path.join(best_dir, "best.json"), "w") as f:
+                    json.dump({**best, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                               "weights": "average" if self.ema is not None else "weights"}, f, indent=1)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "eval"))
         with writer.as_default(step=step):
             for k, v in metrics.items():
                 if isinstance(v, (int, float)):
                     tf.summary.scalar(f"eval/{k}", v)
         self.log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
-        if value is not None and (best["metric"] is None or value > best["metric"]):
-            best = {"metric": value, "key": key, "step": step}
-            best_dir = os.path.join(self.model_dir, "best")
-            tf.train.Checkpoint(model=self.model).write(os.path.join(best_dir, "ckpt"))
-            with open(os.path.join(best_dir, "best.json"), "w") as f:
-                json.dump({**best, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}, f, indent=1)
         return best
