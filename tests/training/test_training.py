@@ -110,7 +110,8 @@ def test_multi_worker_two_processes(records, tmp_path):
     procs = []
     for index in range(2):
         env = {**QUIET, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        cmd = ["timeout", "-s", "KILL", "240"] + train_cmd(records, tmp_path / "mw", "--num_steps=3", "--checkpoint_every=3")
+        cmd = ["timeout", "-s", "KILL", "240"] + train_cmd(records, tmp_path / "mw", "--num_steps=3", "--checkpoint_every=3",
+                                                            "--ema_decay=0.9")
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_out, err) in zip(procs, outs):
@@ -118,6 +119,10 @@ def test_multi_worker_two_processes(records, tmp_path):
     chief = json.loads([line for line in outs[0][0].splitlines() if line.startswith("{")][-1])
     assert chief["steps"] == 3 and chief["replicas"] == 2
     assert os.path.exists(tmp_path / "mw" / "ckpt-3.index")
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(tmp_path / "mw" / "ckpt-3"))
+    assert reader.get_tensor("ema/updates/.ATTRIBUTES/VARIABLE_VALUE") == 3  # the weight average, kept across workers
     assert not [n for n in os.listdir(tmp_path / "mw") if n.startswith(".worker_tmp")]
 
 
