@@ -198,6 +198,12 @@ def define_precision_flag():
                  "value wins (with a warning where it is emulated and slow).", enum_values=list(CHOICES))
 
 
+def define_ema_flag():
+    _define_once("float", "ema_decay", 0.0, "Keep a moving average of the weights with this decay (e.g. 0.995; 0: none): "
+                 "evaluation, best/, every tool that loads the run and --resume then use the average "
+                 "(tfdet/training/ema.py).")
+
+
 def define_train_flags():
     define_model_flags()
     _define_once("string", "train_records", None, "Training record glob.")
@@ -249,8 +255,7 @@ def define_train_flags():
     _define_once("enum", "schedule", "cosine", "Learning-rate decay.", enum_values=["cosine", "step", "constant"])
     _define_once("string", "step_boundaries", "0.67,0.89", "Step schedule boundaries as fractions of num_steps.")
     _define_once("float", "clip_norm", 10.0, "Gradient global-norm clipping (0 disables).")
-    _define_once("float", "ema_decay", 0.0, "Keep a moving average of the weights with this decay (e.g. 0.995; 0: none): "
-                 "evaluation, best/, exports and --resume then use the average (tfdet/training/ema.py).")
+    define_ema_flag()
     define_precision_flag()
     _define_once("float", "train_minutes", 0.0, "Wall-clock training budget in minutes (0: none): training stops when it "
                  "is spent (resumes count what was spent) and the learning-rate decay follows it.")
@@ -292,7 +297,7 @@ def run_config_from_flags(f=None):
         coder=BoxCoder(loc_outputs=model.loc_outputs, box_variances=_floats(f.box_variances), quad_variance=f.quad_variance),
         loss=LossConfig(focal_alpha=f.focal_alpha, focal_gamma=f.focal_gamma, box_weight=f.box_loss_weight,
                         classification_loss=model.classification_loss),
-        optim=optim_config_from_flags(f, ema_decay=f.ema_decay),  # the weight average: detector runs only
+        optim=optim_config_from_flags(f),
         num_steps=f.num_steps,
         checkpoint_every=f.checkpoint_every,
         log_every=f.log_every,
@@ -307,13 +312,14 @@ def run_config_from_flags(f=None):
     )
 
 
-def optim_config_from_flags(f=None, **extra):
+def optim_config_from_flags(f=None):
     from tfdet.training.config import OptimConfig
 
     f = f or FLAGS
     return OptimConfig(optimizer=f.optimizer, learning_rate=f.learning_rate, reference_batch_size=f.reference_batch_size,
                        momentum=f.momentum, weight_decay=f.weight_decay, warmup_steps=f.warmup_steps, schedule=f.schedule,
-                       step_boundaries=_floats(f.step_boundaries), clip_norm=f.clip_norm, **extra)
+                       step_boundaries=_floats(f.step_boundaries), clip_norm=f.clip_norm,
+                       ema_decay=f.ema_decay)
 
 
 def define_postprocess_flags(flag_values=None):
@@ -462,6 +468,7 @@ def define_train_embedder_flags():
     _define_once("enum", "schedule", "cosine", "Learning-rate decay.", enum_values=["cosine", "step", "constant"])
     _define_once("string", "step_boundaries", "0.67,0.89", "Step schedule boundaries as fractions of num_steps.")
     _define_once("float", "clip_norm", 10.0, "Gradient global-norm clipping (0 disables).")
+    define_ema_flag()
     define_precision_flag()
     _define_once("enum", "strategy", "auto", "auto: TF_CONFIG -> multi-worker, several GPUs -> mirrored.",
                  enum_values=["auto", "one_device", "mirrored", "multi_worker"])

@@ -47,3 +47,43 @@ def test_frozen_stages():
     assert frozen_layer_names(backbone, 0) == []
     with pytest.raises(ValueError):
         dataclasses.replace(config, input_size=50)
+
+
+def test_weight_average(tmp_path, tiny_embedder):
+    """--ema_decay in the embedder's loop: the average follows its formula from checkpoint to checkpoint, the
+    run loads as its average, and a folder trained without one continues with one started at its weights."""
+    import tensorflow as tf
+
+    from tfdet.recognition.train import EmbedderTrainer, load_embedder
+    from tfdet.training.config import OptimConfig
+    from tfdet.training.ema import averaged_weights
+
+    def averages(ckpt):
+        reader = tf.train.load_checkpoint(ckpt)
+        count = sum(n.startswith("ema/averages/") for n in reader.get_variable_to_shape_map())
+        return ([reader.get_tensor(f"ema/averages/{i}/.ATTRIBUTES/VARIABLE_VALUE") for i in range(count)],
+                int(reader.get_tensor("ema/updates/.ATTRIBUTES/VARIABLE_VALUE")))
+
+    optim = OptimConfig(optimizer="adamw", learning_rate=1e-2, reference_batch_size=64, warmup_steps=0, ema_decay=0.9)
+    folder = str(tmp_path / "ema")
+    summary = EmbedderTrainer(tiny_config(optim=optim, checkpoint_every=1, num_steps=2), folder, colour_crops(),
+                              progress=False, log=lambda *_: None).run()
+    assert summary["ema_decay"] == 0.9
+    (a1, n1), (a2, n2) = averages(os.path.join(folder, "ckpt-1")), averages(os.path.join(folder, "ckpt-2"))
+    assert (n1, n2) == (1, 2)
+    model, _, ckpt = load_embedder(folder)
+    loaded = [w.numpy() for w in averaged_weights(model)]
+    tf.train.Checkpoint(model=model).read(ckpt).expect_partial()  # the raw weights of step 2
+    raw = [w.numpy() for w in averaged_weights(model)]
+    d = min(0.9, 2 / 11)
+    for prev, now, w, got in zip(a1, a2, raw, loaded):
+        np.testing.assert_allclose(now, d * prev + (1 - d) * w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got, now, rtol=1e-6, atol=1e-7)
+    assert max(float(np.abs(a - w).max()) for a, w in zip(a2, raw)) > 1e-5
+    # the session fixture kept no average: continued with one, the average starts at its step-4 weights
+    plain = str(tmp_path / "plain")
+    shutil.copytree(tiny_embedder, plain)
+    messages = []
+    EmbedderTrainer(tiny_config(optim=optim, num_steps=5), plain, colour_crops(), progress=False, log=messages.append).run()
+    assert any("holds no weight average" in m for m in messages)
+    assert averages(os.path.join(plain, "ckpt-5"))[1] == 1

@@ -31,6 +31,7 @@ from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
 from tfdet.training.signals import StopSignals
 from tfdet.training import gradients as gradients_lib
+from tfdet.training.ema import WeightAverage, checkpoint_entry, read_weights, restore_run
 from tfdet.training.precision import apply_precision
 from tfdet.training.trainer import NonFiniteLossError
 
@@ -48,9 +49,7 @@ def load_embedder(path: str):
         raise FileNotFoundError(f"no embedder checkpoint in {path}")
     keras.mixed_precision.set_global_policy("float32")
     model = build_embedder(dataclasses.replace(config.model, backbone_weights=""))
-    status = tf.train.Checkpoint(model=model).read(ckpt)  # weights only: no save counter asked for
-    status.expect_partial()
-    status.assert_existing_objects_matched()
+    read_weights(model, ckpt)  # the run's weight average when it kept one (tfdet.training.ema)
     return model, config, ckpt
 
 
@@ -79,7 +78,9 @@ class EmbedderTrainer:
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+            self.ema = WeightAverage(self.model, cfg.optim.ema_decay) if cfg.optim.ema_decay else None
+        self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step)
+        self.checkpoint = tf.train.Checkpoint(**self._state, **checkpoint_entry(self.ema))
         save_dir = self.model_dir if self.chief else os.path.join(self.model_dir, ".worker_tmp")
         self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=cfg.keep_checkpoints)
 
@@ -87,7 +88,7 @@ class EmbedderTrainer:
         latest = tf.train.latest_checkpoint(self.model_dir)
         if not latest:
             return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        restore_run(self._state, self.ema, latest, self.log)
         step = int(self.step.numpy())
         self.log(f"resuming from step {step} ({latest})")
         return step
@@ -144,6 +145,8 @@ class EmbedderTrainer:
         def step_fn(iterator, hard):
             images, labels = next(iterator)
             out = self.strategy.run(replica_step, args=(images, labels, hard))
+            if self.ema is not None:
+                self.ema.update()  # cross-replica context, after the weights were updated
             return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
 
         return tf.function(step_fn)
@@ -212,7 +215,7 @@ class EmbedderTrainer:
                    "final_loss": last.get("loss"), "final_active_triplets": last.get("active_triplets"),
                    "final_mean_distance": last.get("mean_distance"),
                    "labels": len(vocabulary), "crops": len(self.crops), "checkpoint": self.manager.latest_checkpoint,
-                   "replicas": self.num_replicas}
+                   "replicas": self.num_replicas, "ema_decay": cfg.optim.ema_decay or None}
         if last and last["mean_distance"] < COLLAPSE_DISTANCE:
             self.log(f"warning: the embeddings have collapsed (mean distance {last['mean_distance']:.2g} between the crops of a "
                      "batch, on a unit sphere): nearest-neighbour ranks may still work but similarities say nothing. "

@@ -10,8 +10,9 @@ initial weights). Evaluation during training, `best/` and everything that loads 
 (evaluate, predict, export, `--resume`) use the average; the raw weights stay in the checkpoint
 under `model` so that a resumed run continues exactly.
 
-Checkpoint layout: `ema/averages/<i>` holds the average of the i-th float weight of
-`model.weights` and `ema/updates` the update count. `read_weights` restores `ema/averages` straight
+Both training loops keep it: the detector's (tfdet.training.trainer) and the embedder's
+(tfdet.recognition.train). Checkpoint layout: `ema/averages/<i>` holds the average of the i-th
+float weight of `model.weights` and `ema/updates` the update count. `read_weights` restores `ema/averages` straight
 into a model's own variables by building the same structure over them.
 """
 
@@ -95,6 +96,23 @@ class _AverageSlots(tf.Module):
     def __init__(self, model):
         super().__init__(name="weight_average")
         self.averages = averaged_weights(model)
+
+
+def checkpoint_entry(average: WeightAverage | None) -> dict:
+    """What a training checkpoint adds for a run's average: {"ema": average}, or nothing without one."""
+    return {EMA_KEY: average} if average is not None else {}
+
+
+def restore_run(state: dict, average: WeightAverage | None, ckpt: str, log=print):
+    """Restore a run's own checkpoint: `state` (model, optimizer, counters) and its average. A checkpoint
+    written without an average (the run kept none until now) restores the rest and starts the average at
+    its weights."""
+    if average is not None and not holds_average(ckpt):
+        tf.train.Checkpoint(**state).restore(ckpt).assert_existing_objects_matched()
+        average.reset()
+        log(f"{ckpt} holds no weight average: the average (--ema_decay) starts at its weights")
+    else:
+        tf.train.Checkpoint(**state, **checkpoint_entry(average)).restore(ckpt).assert_existing_objects_matched()
 
 
 def holds_average(ckpt: str) -> bool:

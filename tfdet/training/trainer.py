@@ -36,7 +36,7 @@ from tfdet.modeling.retinanet import build_model
 from tfdet.training import gradients as gradients_lib
 from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
-from tfdet.training.ema import EMA_KEY, WeightAverage, holds_average, read_weights
+from tfdet.training.ema import WeightAverage, checkpoint_entry, read_weights, restore_run
 from tfdet.training.signals import StopSignals
 from tfdet.training.checkpoints import resolve_checkpoint
 from tfdet.training.config import RunConfig, check_resume_source, check_run_folder
@@ -119,7 +119,7 @@ class Trainer:
             self.ema = WeightAverage(self.model, cfg.optim.ema_decay) if cfg.optim.ema_decay else None
         self.time_fraction = self.schedule.track_time() if cfg.train_minutes > 0 else None
         self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.train_seconds)
-        self.checkpoint = tf.train.Checkpoint(**self._state, **({EMA_KEY: self.ema} if self.ema is not None else {}))
+        self.checkpoint = tf.train.Checkpoint(**self._state, **checkpoint_entry(self.ema))
         save_dir = self.model_dir if self.chief else os.path.join(self.model_dir, f".worker_tmp_{self._task_id()}")
         self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=cfg.keep_checkpoints)
 
@@ -134,12 +134,7 @@ class Trainer:
     def _restore(self) -> int:
         latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
-            if self.ema is not None and not holds_average(latest):
-                tf.train.Checkpoint(**self._state).restore(latest).assert_existing_objects_matched()
-                self.ema.reset()
-                self.log(f"{latest} holds no weight average: the average (--ema_decay) starts at its weights")
-            else:
-                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            restore_run(self._state, self.ema, latest, self.log)
             step = int(self.step.numpy())
             self.log(f"resuming from step {step} ({latest})")
             return step
