@@ -124,6 +124,7 @@ def holds_average(ckpt: str) -> bool:
 def read_weights(model, ckpt: str) -> str:
     """Restore a model's weights from a training checkpoint, preferring its weight average.
     -> "average" or "weights" (which one was read)."""
+    # read, not restore: restore would also ask for a save counter, which a best/ckpt (written, not saved) lacks
     status = tf.train.Checkpoint(model=model).read(ckpt)
     status.expect_partial().assert_existing_objects_matched()
     if not holds_average(ckpt):
