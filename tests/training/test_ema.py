@@ -100,6 +100,10 @@ def test_resume_and_next_stage(averaged_run, records, tmp_path):
     assert later.returncode == 0, later.stderr[-3000:]
     assert "holds no weight average" in later.stdout + later.stderr
     assert _averages(plain / "ckpt-2")[1] == 1
+    # continued without --ema_decay: said, not silent
+    plain_continue = run(train_cmd(records, folder, "--num_steps=5", "--checkpoint_every=1", "--learning_rate=0.004"))
+    assert plain_continue.returncode == 0, plain_continue.stderr[-3000:]
+    assert "holds a weight average but this run keeps none" in plain_continue.stdout + plain_continue.stderr
 
 
 @pytest.mark.parametrize("decay", [-0.1, 1.0, float("nan")])

@@ -113,6 +113,9 @@ def restore_run(state: dict, average: WeightAverage | None, ckpt: str, log=print
         log(f"{ckpt} holds no weight average: the average (--ema_decay) starts at its weights")
     else:
         tf.train.Checkpoint(**state, **checkpoint_entry(average)).restore(ckpt).assert_existing_objects_matched()
+        if average is None and holds_average(ckpt):
+            log(f"{ckpt} holds a weight average but this run keeps none (--ema_decay=0): training continues from its "
+                "raw weights and later checkpoints have no average; pass --ema_decay to keep it")
 
 
 def holds_average(ckpt: str) -> bool:
