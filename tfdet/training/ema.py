@@ -12,8 +12,8 @@ under `model` so that a resumed run continues exactly.
 
 Both training loops keep it: the detector's (tfdet.training.trainer) and the embedder's
 (tfdet.recognition.train). Checkpoint layout: `ema/averages/<i>` holds the average of the i-th
-float weight of `model.weights` and `ema/updates` the update count. `read_weights` restores `ema/averages` straight
-into a model's own variables by building the same structure over them.
+float weight of `model.weights` and `ema/updates` the update count. `read_weights` restores
+`ema/averages` straight into a model's own variables by building the same structure over them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ EMA_KEY = "ema"  # the checkpoint entry (tf.train.Checkpoint(..., ema=WeightAver
 
 def averaged_weights(model) -> list:
     """The weights an average covers: the model's float weights, in `model.weights` order."""
-    return [w for w in model.weights if np.dtype(tf.as_dtype(w.dtype).as_numpy_dtype).kind == "f"]
+    return [w for w in model.weights if tf.as_dtype(w.dtype).is_floating]
 
 
 def check_decay(decay: float):
