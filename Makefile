@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_RECOGNITION_DIR ?= demo_recognition_out
 
-.PHONY: demo demo-recognition test install bench fonts clean
+.PHONY: demo demo-recognition test install bench docs fonts clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ SUDO ?= $(shell test "$$(id -u)" = 0 || echo sudo)
 
 fonts:
 	$(SUDO) apt-get install -y --no-install-recommends $(FONT_PACKAGES)
+
+# docs/flags.md, the flags reference, generated from the absl definitions (tests fail when it is stale)
+docs: $(STAMP)
+	$(PY) -m tfdet.cli.docs
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
