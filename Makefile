@@ -27,7 +27,7 @@ demo-recognition: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra tests
 
-# optional: free font families for the words-on-real-scenes generator (Debian/Ubuntu; README, "Fonts")
+# optional: free font families for the words-on-real-scenes generator (Debian/Ubuntu; docs/real-photographs.md, "Fonts")
 FONT_PACKAGES := fonts-liberation2 fonts-freefont-ttf fonts-urw-base35 fonts-noto-core fonts-roboto fonts-lato \
 	fonts-open-sans fonts-inter fonts-cabin fonts-crosextra-carlito fonts-comic-neue fonts-league-spartan \
 	fonts-ebgaramond fonts-cantarell fonts-bebas-neue fonts-yanone-kaffeesatz fonts-quicksand fonts-sil-andika \

@@ -110,7 +110,7 @@ def describe(fonts: tuple[str, ...]) -> str:
     names = families(fonts)
     line = f"{len(names)} font families: {', '.join(names)}"
     if len(names) <= len(families(bundled_fonts())):
-        line += " (only the bundled ones: `make fonts` installs free families; README, Fonts)"
+        line += " (only the bundled ones: `make fonts` installs free families; docs/real-photographs.md, Fonts)"
     return line
 
 

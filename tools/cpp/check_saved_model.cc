@@ -3,7 +3,7 @@
 //
 //   check_saved_model EXPORT_DIR IMAGE [IMAGE...]
 //
-// Build against the installed wheel (see tfdet/serving/cpp.py or the README):
+// Build against the installed wheel (see tfdet/serving/cpp.py or docs/export.md):
 //   g++ -std=c++17 check_saved_model.cc $(python -c "import tensorflow as tf; print(' '.join(tf.sysconfig.get_compile_flags()))")
 //       -L$TF -Wl,--no-as-needed -l:libtensorflow_cc.so.2 -l:libtensorflow_framework.so.2 -Wl,-rpath,$TF
 #include <fstream>
