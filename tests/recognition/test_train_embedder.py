@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.recognition.conftest import colour_crops, tiny_config
-from tfdet.recognition.model import EmbedderConfig, build_embedder, frozen_layer_names
+from tfdet.modeling.backbones import frozen_layer_names
+from tfdet.recognition.model import EmbedderConfig, build_embedder
 
 
 def test_train_then_resume(tmp_path, tiny_embedder):

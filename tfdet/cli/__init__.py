@@ -17,6 +17,7 @@ TOOLS = {
     "export": ("define_export_flags", ["model_dir", "export_dir"]),
     "predict": ("define_predict_flags", ["model", "images", "output_dir"]),
     "optimize_anchors": ("define_optimize_anchor_flags", ["records", "output"]),
+    "convert_weights": ("define_convert_weights_flags", ["backbone", "input", "output"]),
     "show_records": ("define_show_records_flags", ["records", "output_dir"]),
     "demo": ("define_demo_flags", []),
     "train_embedder": ("define_train_embedder_flags", ["train_records", "model_dir"]),

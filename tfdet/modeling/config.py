@@ -5,14 +5,20 @@ from __future__ import annotations
 import dataclasses
 import json
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "se_resnet50", "se_resnet101", "tiny", "mobilenetv2")
+EFFICIENTNET_LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite3",
+                      "efficientnet_lite4")
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "se_resnet50", "se_resnet101", "tiny", "mobilenetv2",
+             *EFFICIENTNET_LITES)
 NORMS = ("frozen_bn", "group_norm", "sync_bn", "batch_norm")
 # What the network's first layer is fed (0-255 RGB in): imagenet = RGB (x - mean) / std,
-# caffe = BGR x - mean (keras.applications ResNet weights), tf = x / 127.5 - 1 (keras MobileNetV2 weights).
-NORMALIZATIONS = ("imagenet", "caffe", "tf")
+# caffe = BGR x - mean (keras.applications ResNet weights), tf = x / 127.5 - 1 (keras MobileNetV2 weights),
+# centered = (x - 127.5) / 128 (EfficientNet-Lite weights).
+NORMALIZATIONS = ("imagenet", "caffe", "tf", "centered")
 # backbone -> (keras.applications class, the input normalisation its ImageNet weights were trained with)
 KERAS_APPLICATIONS = {"resnet50": ("ResNet50", "caffe"), "resnet101": ("ResNet101", "caffe"),
                       "mobilenetv2": ("MobileNetV2", "tf")}
+# backbones whose every published checkpoint (registry packages, PyTorch files) expects one normalisation
+NATIVE_NORMALIZATION = {name: "centered" for name in EFFICIENTNET_LITES}
 MOBILENETV2_WIDTHS = (0.35, 1.4)  # range of the width multiplier (alpha)
 
 
@@ -22,9 +28,12 @@ def check_mobilenet_width(alpha: float):
         raise ValueError(f"mobilenetv2 width multiplier must be within {low}-{high}, got {alpha}")
 
 
-def keras_weights_normalization(backbone: str, width_multiplier: float, weights: str) -> str | None:
-    """The input normalisation that `weights` expect when they are keras.applications weights
-    ("imagenet", or a file for a backbone keras.applications has), else None."""
+def published_normalization(backbone: str, width_multiplier: float, weights: str) -> str | None:
+    """The input normalisation that `weights` expect when they are published weights: keras.applications
+    ("imagenet", or a file for a backbone keras.applications has) or EfficientNet-Lite's (with or
+    without weights: its architecture is only published trained on `centered` inputs), else None."""
+    if backbone in NATIVE_NORMALIZATION:
+        return NATIVE_NORMALIZATION[backbone]
     if not weights or backbone not in KERAS_APPLICATIONS:
         return None
     if backbone != "mobilenetv2" and width_multiplier != 1.0:
@@ -35,7 +44,7 @@ def keras_weights_normalization(backbone: str, width_multiplier: float, weights:
 def resolve_normalization(backbone: str, width_multiplier: float, weights: str, requested: str) -> str:
     """"auto" -> the normalisation the weights were trained with ("imagenet" without keras weights)."""
     if requested == "auto":
-        return keras_weights_normalization(backbone, width_multiplier, weights) or "imagenet"
+        return published_normalization(backbone, width_multiplier, weights) or "imagenet"
     if requested not in NORMALIZATIONS:
         raise ValueError(f"unknown input normalization {requested!r}; choose from auto, {', '.join(NORMALIZATIONS)}")
     return requested
@@ -60,6 +69,8 @@ class ModelConfig:
     # "auto" resolves, when the config is made, to what the backbone weights expect (NORMALIZATIONS)
     input_normalization: str = "auto"
     separable_convs: bool = False  # SSDLite-style depthwise-separable FPN and head convolutions
+    # backbone stages kept fixed in training: 0 none, 1 the stem, N = 2..5 everything up to C_N (5: all)
+    freeze_stages: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "head_kernel", tuple(int(v) for v in self.head_kernel))
@@ -75,6 +86,8 @@ class ModelConfig:
             raise ValueError("num_classes must be at least 1")
         if len(self.head_kernel) != 2 or min(self.head_kernel) < 1:
             raise ValueError("head_kernel must be two positive ints")
+        if not 0 <= self.freeze_stages <= 5:
+            raise ValueError(f"freeze_stages must be within 0-5, got {self.freeze_stages}")
         if self.backbone == "mobilenetv2":
             check_mobilenet_width(self.width_multiplier)
         object.__setattr__(self, "input_normalization", resolve_normalization(
@@ -84,11 +97,12 @@ class ModelConfig:
         """A new run whose explicit normalisation contradicts keras.applications ImageNet weights is refused
         (saved configs are not checked: a model is evaluated with the normalisation it was trained with).
         With a weights file the explicit choice wins (a tfdet backbone file has the normalisation of its run)."""
-        expected = keras_weights_normalization(self.backbone, self.width_multiplier, self.backbone_weights)
+        expected = published_normalization(self.backbone, self.width_multiplier, self.backbone_weights)
         if self.backbone_weights == "imagenet" and expected and self.input_normalization != expected:
-            raise ValueError(f"--backbone_weights=imagenet loads keras.applications {KERAS_APPLICATIONS[self.backbone][0]} "
-                             f"weights, trained on {expected!r} inputs, but --input_normalization={self.input_normalization}; "
-                             f"use --input_normalization={expected} or auto")
+            publisher = (f"keras.applications {KERAS_APPLICATIONS[self.backbone][0]}" if self.backbone in KERAS_APPLICATIONS
+                         else f"the published {self.backbone}")
+            raise ValueError(f"--backbone_weights=imagenet loads {publisher} weights, trained on {expected!r} inputs, but "
+                             f"--input_normalization={self.input_normalization}; use --input_normalization={expected} or auto")
 
     def check_initialisation(self, resumed: bool):
         """Training from scratch with frozen batch norm would keep its initial statistics (mean 0,

@@ -12,7 +12,7 @@ import keras
 from keras import layers, ops
 
 from tfdet.anchors.config import AnchorConfig
-from tfdet.modeling.backbones import build_backbone, load_backbone_weights
+from tfdet.modeling.backbones import build_backbone, frozen_layer_names, load_backbone_weights
 from tfdet.modeling.config import ModelConfig
 from tfdet.modeling.layers import group_count
 
@@ -35,6 +35,8 @@ class InputNormalization(layers.Layer):
             return bgr - ops.convert_to_tensor(CAFFE_MEAN_BGR, self.compute_dtype)
         if self.mode == "tf":
             return images / 127.5 - 1.0
+        if self.mode == "centered":
+            return (images - 127.5) / 128.0
         mean = ops.convert_to_tensor(IMAGENET_MEAN_RGB, self.compute_dtype)
         std = ops.convert_to_tensor(IMAGENET_STD_RGB, self.compute_dtype)
         return (images - mean) / std
@@ -90,6 +92,8 @@ def build_model(config: ModelConfig, anchor_config: AnchorConfig) -> keras.Model
     x = InputNormalization(config.input_normalization, name="normalize")(images)
     backbone = build_backbone(config)
     load_backbone_weights(backbone, config)
+    for name in frozen_layer_names(backbone, config.freeze_stages, config.backbone):
+        backbone.get_layer(name).trainable = False
     features = backbone(x)
     pyramid = build_fpn(features, config, anchor_config)
     k = anchor_config.anchors_per_location

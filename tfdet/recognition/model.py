@@ -9,7 +9,7 @@ import json
 import keras
 from keras import layers
 
-from tfdet.modeling.backbones import build_backbone, load_backbone_weights
+from tfdet.modeling.backbones import build_backbone, frozen_layer_names, load_backbone_weights
 from tfdet.modeling.config import BACKBONES, NORMS, ModelConfig
 from tfdet.modeling.retinanet import InputNormalization
 
@@ -58,18 +58,12 @@ class EmbedderConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def frozen_layer_names(backbone: keras.Model, stages: int) -> list[str]:
-    """Backbone layers of the first `stages` stages (1 = the stem conv1_*, 2 adds conv2_*, ...)."""
-    prefixes = tuple(["conv1_", "pool1_"][: 2 if stages >= 1 else 0]) + tuple(f"conv{s}_" for s in range(2, stages + 1))
-    return [layer.name for layer in backbone.layers if prefixes and layer.name.startswith(prefixes)]
-
-
 def build_embedder(config: EmbedderConfig) -> keras.Model:
     crops = keras.Input((config.input_size, config.input_size, 3), name="crops")
     x = InputNormalization(config.input_normalization, name="normalize")(crops)
     backbone = build_backbone(config.backbone_config())
     load_backbone_weights(backbone, config.backbone_config())
-    for name in frozen_layer_names(backbone, config.freeze_stages):
+    for name in frozen_layer_names(backbone, config.freeze_stages, config.backbone):
         backbone.get_layer(name).trainable = False
     c5 = backbone(x)[-1]
     pooled = layers.GlobalAveragePooling2D(name="pool")(c5)
