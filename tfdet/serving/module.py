@@ -2,7 +2,10 @@
 checkpoints, so both run the same graph.
 
 Inputs are images as sent by a client; outputs are in pixels of those images
-(DESIGN.md, "Serving contract"). Huge images are bounded: JPEGs are decoded
+(DESIGN.md, "Serving contract"). Each image is resized so that its longer side is `size`; the
+network then runs on the smallest canvas that holds the batch's resized images and is a multiple
+of the largest anchor stride (a 1280x720 photograph at size 1280 runs at 1280x768 with P6, not
+1280x1280), and the anchors are generated for that canvas in the graph. Huge images are bounded: JPEGs are decoded
 at 1/2, 1/4 or 1/8 scale in the DCT domain when they are much larger than the
 network input, and images over `max_pixels` (read from the JPEG, PNG, GIF, BMP
 or WebP header, before decoding) are refused with an error status.
@@ -14,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from tfdet import keys
-from tfdet.anchors.generator import generate_anchors_np
+from tfdet.anchors.generator import generate_anchors
 from tfdet.input.augment import resize_and_pad
 from tfdet.ops import images as image_ops
 from tfdet.ops import quads as quad_ops
@@ -67,22 +70,31 @@ class DetectorModule(tf.Module):
         anchor_config.check_input_size(size, size)
         self.model = model
         self.size = int(size)
+        self.anchor_config = anchor_config
         self.coder = coder
         self.post_config = post_config
         self.max_pixels = int(max_pixels)
-        self.anchors = tf.constant(generate_anchors_np(anchor_config, size, size))
         # Track the underlying tf.Variables explicitly: without this the C++ loader (TF Serving,
         # saved_model_cli) cannot find Keras 3 variables held through a tf.Module (keras#20095).
         self.model_variables = [getattr(v, "value", v) for v in model.variables]
 
     def _prepare_one(self, image, original_hw):
-        """uint8 image (maybe DCT-downscaled) + original size -> network image, scale (x, y) original->network."""
+        """uint8 image (maybe DCT-downscaled) + original size -> network image (size x size, the resized
+        image at the top left), scale (x, y) original->network, resized (height, width)."""
         padded, scale = resize_and_pad(image, self.size)
         decoded_hw = tf.cast(tf.shape(image)[:2], tf.float32)
+        extent = tf.round(decoded_hw * tf.reverse(scale, [0]))
         scale = scale * tf.stack([decoded_hw[1] / original_hw[1], decoded_hw[0] / original_hw[0]])
-        return padded, scale
+        return padded, scale, extent
 
-    def _run(self, images, scales, originals):
+    def _canvas(self, images, extents):
+        """The batch cut to the smallest multiple of the largest stride that holds every resized image,
+        and the anchors of that canvas."""
+        stride = float(self.anchor_config.max_stride)
+        hw = tf.cast(tf.math.ceil(tf.reduce_max(extents, axis=0) / stride) * stride, tf.int32)
+        return images[:, : hw[0], : hw[1], :], generate_anchors(self.anchor_config, hw[0], hw[1])
+
+    def _run(self, images, scales, originals, extents):
         m = self.post_config.max_detections
 
         def empty():
@@ -90,11 +102,12 @@ class DetectorModule(tf.Module):
                     keys.OUT_CLASSES: tf.zeros([0, m], tf.int32), keys.OUT_NUM: tf.zeros([0], tf.int32)}
 
         # an empty request gets an empty answer (convolutions are not defined on empty batches everywhere)
-        return tf.cond(tf.shape(images)[0] > 0, lambda: self._detect(images, scales, originals), empty)
+        return tf.cond(tf.shape(images)[0] > 0, lambda: self._detect(images, scales, originals, extents), empty)
 
-    def _detect(self, images, scales, originals):
+    def _detect(self, images, scales, originals, extents):
+        images, anchors = self._canvas(images, extents)
         outputs = self.model(images, training=False)
-        det = detect_batch(outputs, self.anchors, self.coder, self.post_config)
+        det = detect_batch(outputs, anchors, self.coder, self.post_config)
         sx = scales[:, 0][:, None, None]
         sy = scales[:, 1][:, None, None]
         w = originals[:, 1][:, None, None]
@@ -121,13 +134,14 @@ class DetectorModule(tf.Module):
     def _from_encoded(self, encoded):
         def one(data):
             image, original = decode_bounded(data, self.size, self.max_pixels)
-            padded, scale = self._prepare_one(image, original)
-            return padded, scale, original
+            padded, scale, extent = self._prepare_one(image, original)
+            return padded, scale, original, extent
 
-        images, scales, originals = tf.map_fn(
-            one, encoded, fn_output_signature=(tf.TensorSpec([self.size, self.size, 3], tf.float32),
-                                               tf.TensorSpec([2], tf.float32), tf.TensorSpec([2], tf.float32)))
-        return self._run(images, scales, originals)
+        return self._run(*tf.map_fn(one, encoded, fn_output_signature=self._prepared_signature()))
+
+    def _prepared_signature(self):
+        vector = tf.TensorSpec([2], tf.float32)
+        return tf.TensorSpec([self.size, self.size, 3], tf.float32), vector, vector, vector
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serve_encoded(self, images):
@@ -140,12 +154,10 @@ class DetectorModule(tf.Module):
             images = tf.identity(images)
 
         def one(image):
-            padded, scale = self._prepare_one(image, shape)
-            return padded, scale, shape
+            padded, scale, extent = self._prepare_one(image, shape)
+            return padded, scale, shape, extent
 
-        out = tf.map_fn(one, images, fn_output_signature=(tf.TensorSpec([self.size, self.size, 3], tf.float32),
-                                                          tf.TensorSpec([2], tf.float32), tf.TensorSpec([2], tf.float32)))
-        return self._run(*out)
+        return self._run(*tf.map_fn(one, images, fn_output_signature=self._prepared_signature()))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_tf_example(self, examples):
