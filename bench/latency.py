@@ -1,16 +1,21 @@
 """End-to-end detection latency per 1280x720 JPEG (bytes in -> quads out: decode, resize, network,
-decoding, quad NMS) on N threads, p50 / p95, for the MobileNetV2 config as TFLite (XNNPACK) and as a
-SavedModel, with PP-OCRv6's small text detector (RapidOCR + ONNX Runtime, DB post-processing) as the
-peer in the same run when `rapidocr` and `onnxruntime` are installed (skipped with a message when not).
+decoding, quad NMS) on N threads, p50 / p95, for a recipe as TFLite (XNNPACK) and as a SavedModel, with
+PP-OCRv6's small text detector (RapidOCR + ONNX Runtime, DB post-processing) as the peer in the same run
+when `rapidocr` and `onnxruntime` are installed (`pip install -e '.[cpu,bench]'`; skipped with a message
+when not).
 
     python bench/latency.py [--config=configs/mobilenetv2_fpn_cpu.cfg] [--calls=30] [--threads=2]
+    python bench/latency.py --model=models/NAME      # a shipped model: its SavedModel and its TFLite file
 
-Variants: TFLite float32 at 1280x736 (the light model; also its network alone, without JPEG decoding,
-resizing, decoding of offsets and NMS), the same with dense (not separable) FPN and heads, the same as
-dynamic-range int8, and the SavedModel export (square input: the export pads to 1280x1280). Weights are untrained (latency does not depend on them) but the classification bias is
-set so that about 300 anchors score above the 0.5 threshold on the image: NMS has realistic work.
+Recipe variants (`--config`): TFLite float32 at 1280 x (720 padded to a multiple of the largest anchor
+stride: 736 for P3-P5, 768 with P6; also its network alone, without JPEG decoding, resizing, decoding of
+offsets and NMS), the same with dense (not separable) FPN and heads, the same as dynamic-range int8, and
+the SavedModel export (it runs on the canvas that holds the resized image, the same 1280 x 736/768).
+Weights are untrained (latency does not depend on them) but the classification bias is set so that about
+300 anchors score above the 0.5 threshold on the image: NMS has realistic work. With `--model` the
+trained model's own SavedModel and TFLite file are timed instead.
 Variants are timed in interleaved rounds so that load from other processes hits all of them alike.
-`ratio` = PP-OCR p50 / light TFLite p50 (how many times faster), or null without the peer.
+`ratio` = PP-OCR p50 / our TFLite p50 (how many times faster), or null without the peer.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WIDTH, HEIGHT = 1280, 736  # network input of the TFLite model: 1280x720 fits, padded to a multiple of 32
+WIDTH, IMAGE_HEIGHT = 1280, 720  # the photograph; the TFLite input pads its height to the largest stride
 CANDIDATES = 300  # anchors above the score threshold per image
 
 
@@ -37,6 +42,7 @@ def parse_args():
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--image", default="", help="a 1280x720 JPEG (default: an ICDAR 2015 sample, else synthetic)")
+    parser.add_argument("--model", default="", help="a shipped model folder (SavedModel + model.tflite) instead of --config")
     return parser.parse_args()
 
 
@@ -58,9 +64,14 @@ def run_config(config_file: str, *overrides: str):
 
     tfdet_flags.define_train_flags()
     values = copy.deepcopy(tfdet_flags.FLAGS)
-    # no download: untrained weights, fed the normalisation the ImageNet weights would get
-    values(["latency", f"--flagfile={config_file}", "--backbone_weights=", "--input_normalization=tf", *overrides])
+    # no weights: latency does not depend on them (the normalisation stays what auto resolves to)
+    values(["latency", f"--flagfile={config_file}", "--backbone_weights=", *overrides])
     return tfdet_flags.run_config_from_flags(values)
+
+
+def canvas_height(config) -> int:
+    stride = config.anchors.max_stride
+    return -(-IMAGE_HEIGHT // stride) * stride
 
 
 def make_run(folder: str, config, jpeg: bytes) -> str:
@@ -81,7 +92,7 @@ def make_run(folder: str, config, jpeg: bytes) -> str:
                 if len(weight.shape) == 4:
                     fan_in = int(np.prod(weight.shape[:2])) * (1 if "depthwise" in weight.path else int(weight.shape[2]))
                     weight.assign(rng.normal(0, np.sqrt(2 / fan_in), weight.shape).astype(np.float32))
-    image = make_preprocess(HEIGHT, WIDTH)(tf.constant(jpeg))[0]
+    image = make_preprocess(canvas_height(config), WIDTH)(tf.constant(jpeg))[0]
     logits = np.sort(model(image)["cls_logits"].numpy().ravel())
     bias = model.get_layer("cls_logits_conv").bias
     bias.assign(bias.numpy() - logits[-CANDIDATES])  # logit > 0 <=> score > 0.5 for the top CANDIDATES
@@ -92,22 +103,31 @@ def make_run(folder: str, config, jpeg: bytes) -> str:
 
 
 def ppocr_peer(threads: int):
-    """PP-OCRv6 small det through RapidOCR (bytes -> boxes), or None with a message."""
-    try:
-        from rapidocr import RapidOCR
-    except ImportError as exc:
-        print(f"peer skipped: rapidocr / onnxruntime not installed ({exc}); pip install rapidocr==3.10.0 onnxruntime",
-              file=sys.stderr)
+    """PP-OCRv6 small det through RapidOCR (bytes -> number of boxes), or None with a message."""
+    from tfdet.benchmark import PpocrDetector
+
+    missing = PpocrDetector.available()
+    if missing:
+        print(f"peer skipped: {missing}", file=sys.stderr)
         return None
-    engine = RapidOCR(params={"Global.use_cls": False, "Global.use_rec": False, "Global.log_level": "error",
-                              "EngineConfig.onnxruntime.intra_op_num_threads": threads,
-                              "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+    peer = PpocrDetector(threads)
+    return lambda data: len(peer.detect_one(data)[1])
 
-    def detect(data):
-        result = engine(data, use_det=True, use_cls=False, use_rec=False)
-        return 0 if result.boxes is None else len(result.boxes)
 
-    return detect
+def export_parity(saved, lite, jpeg: bytes) -> dict:
+    """SavedModel against TFLite on the same image: each SavedModel detection's best IoU with a TFLite one."""
+    from shapely.geometry import Polygon
+
+    from tfdet import keys
+
+    quads = []
+    for detector in (saved, lite):
+        out = detector.detect_encoded([jpeg])
+        quads.append(out[keys.OUT_QUADS][0, :int(out[keys.OUT_NUM][0])].reshape(-1, 4, 2))
+    polygons = [[Polygon(q).buffer(0) for q in qs] for qs in quads]
+    best = [max((a.intersection(b).area / max(a.union(b).area, 1e-9) for b in polygons[1]), default=0.0) for a in polygons[0]]
+    return {"saved_model_detections": len(quads[0]), "tflite_detections": len(quads[1]),
+            "min_iou": round(float(min(best, default=1.0)), 4), "mean_iou": round(float(np.mean(best)) if best else 1.0, 4)}
 
 
 def interleaved(functions: dict, calls: int) -> dict:
@@ -138,36 +158,48 @@ def main():
     post = PostprocessConfig(score_threshold=0.5, nms_iou_threshold=0.3, max_detections=100, pre_nms_top_k=1000)
     root = tempfile.mkdtemp(prefix="tfdet_bench_latency_")
     try:
-        light = make_run(os.path.join(root, "light"), run_config(args.config), jpeg)
-        dense = make_run(os.path.join(root, "dense"), run_config(args.config, "--noseparable_convs"), jpeg)
-        size = (HEIGHT, WIDTH)
-        detectors = {
-            "tflite_float32": TFLiteDetector(export_tflite(light, os.path.join(root, "lite"), post=post, input_size=size), args.threads),
-            "tflite_dynamic_int8": TFLiteDetector(export_tflite(light, os.path.join(root, "lite_dq"), post=post, input_size=size,
-                                                                quantization="dynamic_int8"), args.threads),
-            "tflite_dense_heads": TFLiteDetector(export_tflite(dense, os.path.join(root, "lite_dense"), post=post, input_size=size),
+        if args.model:
+            shipped = TFLiteDetector(args.model, args.threads)
+            lite_name = f"tflite_{shipped.spec['quantization']}"
+            detectors = {lite_name: shipped, "saved_model": SavedModelDetector(args.model)}
+            config_name, height = os.path.relpath(os.path.abspath(args.model), REPO), shipped.height
+        else:
+            config = run_config(args.config)
+            height, lite_name = canvas_height(config), "tflite_float32"
+            light = make_run(os.path.join(root, "light"), config, jpeg)
+            dense = make_run(os.path.join(root, "dense"), run_config(args.config, "--noseparable_convs"), jpeg)
+            size = (height, WIDTH)
+            detectors = {
+                "tflite_float32": TFLiteDetector(export_tflite(light, os.path.join(root, "lite"), post=post, input_size=size),
                                                  args.threads),
-            "saved_model_1280x1280": SavedModelDetector(export_saved_model(light, os.path.join(root, "saved"), post=post, size=WIDTH)),
-        }
+                "tflite_dynamic_int8": TFLiteDetector(export_tflite(light, os.path.join(root, "lite_dq"), post=post,
+                                                                    input_size=size, quantization="dynamic_int8"), args.threads),
+                "tflite_dense_heads": TFLiteDetector(export_tflite(dense, os.path.join(root, "lite_dense"), post=post,
+                                                                   input_size=size), args.threads),
+                "saved_model": SavedModelDetector(export_saved_model(light, os.path.join(root, "saved"), post=post, size=WIDTH)),
+            }
+            config_name = os.path.relpath(args.config, REPO)
         functions = {name: (lambda d=d: int(d.detect_encoded([jpeg])[keys.OUT_NUM][0])) for name, d in detectors.items()}
-        lite = detectors["tflite_float32"]
+        lite = detectors[lite_name]
         network_input = lite.preprocess(tf.constant(jpeg))[0].numpy()
-        functions["tflite_float32_network_only"] = lambda: len(lite.run_network(network_input)[0])  # the share of the model
+        functions[f"{lite_name}_network_only"] = lambda: len(lite.run_network(network_input)[0])  # the share of the model
         peer = ppocr_peer(args.threads)
         if peer is not None:
             functions["ppocr_v6_small_det"] = lambda: peer(jpeg)
         measured = interleaved(functions, args.calls)
+        parity = export_parity(detectors["saved_model"], lite, jpeg)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for name, (p50, p95, found) in measured.items():
         print(f"{name:24s} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms  detections {found}", file=sys.stderr)
-    light_p50 = measured["tflite_float32"][0]
+    light_p50 = measured[lite_name][0]
     peer_p50 = measured["ppocr_v6_small_det"][0] if peer is not None else None
-    report({"bench": "latency", "image": "1280x720 JPEG", "threads": args.threads, "tflite_input": f"{WIDTH}x{HEIGHT}",
-            "config": os.path.relpath(args.config, REPO), "calls": args.calls,
+    dense = measured.get("tflite_dense_heads")
+    report({"bench": "latency", "image": "1280x720 JPEG", "threads": args.threads, "tflite_input": f"{WIDTH}x{height}",
+            "config": config_name, "calls": args.calls,
             **{f"{name}_p50_ms": round(v[0] * 1000, 1) for name, v in measured.items()},
             **{f"{name}_p95_ms": round(v[1] * 1000, 1) for name, v in measured.items()},
-            "separable_speedup": round(measured["tflite_dense_heads"][0] / light_p50, 2),
+            "separable_speedup": round(dense[0] / light_p50, 2) if dense else None, "export_parity": parity,
             "ratio": round(peer_p50 / light_p50, 2) if peer_p50 else None})
 
 

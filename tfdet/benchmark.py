@@ -88,3 +88,60 @@ def constant_head_outputs(model, cls_bias, box_bias=None):
         layer = model.get_layer(name)
         kernel, old = layer.get_weights()
         layer.set_weights([np.zeros_like(kernel), np.zeros_like(old) if bias is None else np.asarray(bias, old.dtype)])
+
+
+class PpocrDetector:
+    """PP-OCRv6's small text detector (the `rapidocr` wheel, ONNX Runtime, DB post-processing at its
+    defaults: min side 736) behind tfdet's detector interface, `detect_encoded(list of JPEG/PNG bytes)`
+    -> batched outputs with the serving names, so tfdet's evaluators score it exactly as our models.
+    A benchmark peer only (`pip install -e '.[bench]'`); `available()` says why it is missing."""
+
+    def __init__(self, threads: int = 2, max_detections: int = 300):
+        from rapidocr import RapidOCR
+
+        self.max_detections = max_detections
+        self.engine = RapidOCR(params={"Global.use_cls": False, "Global.use_rec": False, "Global.log_level": "error",
+                                       "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                                       "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+
+    @staticmethod
+    def available() -> str | None:
+        """None when rapidocr and onnxruntime import, else the reason."""
+        try:
+            import onnxruntime  # noqa: F401
+            import rapidocr  # noqa: F401
+        except ImportError as exc:
+            return f"rapidocr / onnxruntime not installed ({exc}); pip install rapidocr==3.10.0 onnxruntime"
+        return None
+
+    def detect_one(self, data: bytes) -> tuple:
+        """(quads [N, 4, 2] float32 in image pixels, scores [N])."""
+        import numpy as np
+
+        result = self.engine(data, use_det=True, use_cls=False, use_rec=False)
+        if result.boxes is None or len(result.boxes) == 0:
+            return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
+        return np.asarray(result.boxes, np.float32).reshape(-1, 4, 2), np.asarray(result.scores, np.float32)
+
+    def detect_encoded(self, encoded_list) -> dict:
+        import numpy as np
+
+        from tfdet import geometry, keys
+
+        k = self.max_detections
+        out = {keys.OUT_QUADS: np.zeros((len(encoded_list), k, 8), np.float32),
+               keys.OUT_BOXES: np.zeros((len(encoded_list), k, 4), np.float32),
+               keys.OUT_SCORES: np.zeros((len(encoded_list), k), np.float32),
+               keys.OUT_CLASSES: np.ones((len(encoded_list), k), np.int32),
+               keys.OUT_NUM: np.zeros((len(encoded_list),), np.int32)}
+        for i, data in enumerate(encoded_list):
+            quads, scores = self.detect_one(data)
+            order = np.argsort(-scores)[:k]
+            quads = np.stack([geometry.order_quad(q) for q in quads[order]]) if len(order) else quads[:0]
+            n = len(order)
+            out[keys.OUT_QUADS][i, :n] = quads.reshape(n, 8)
+            out[keys.OUT_BOXES][i, :n] = np.stack([quads[..., 1].min(1), quads[..., 0].min(1), quads[..., 1].max(1),
+                                                   quads[..., 0].max(1)], -1) if n else 0
+            out[keys.OUT_SCORES][i, :n] = scores[order]
+            out[keys.OUT_NUM][i] = n
+        return out

@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import REPO, shared_path, write_jpeg
 from tfdet.datasets import get_reader
-from tfdet.datasets.msra_td500 import LineError, hash_fraction, parse_line, rotated_rect_quad
+from tfdet.datasets.msra_td500 import LineError, parse_line, rotated_rect_quad
+from tfdet.datasets.splits import hash_fraction
 from tfdet.records import codec, writer
 
 EMPTY_FILES = ("IMG_0650", "IMG_0658", "IMG_0746", "IMG_1579", "IMG_1616", "IMG_1989")

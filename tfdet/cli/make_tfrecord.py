@@ -7,6 +7,7 @@ import sys
 import time
 
 from tfdet.datasets import get_reader
+from tfdet.datasets.resized import ResizedReader, parse_size
 from tfdet.records import writer
 
 NEEDS = {
@@ -24,18 +25,33 @@ NEEDS = {
 # conversion flags that only one dataset reads
 ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks", "paste_words", "paste_style"), "msra_td500": ("split_lines",)}
 
+# conversion flags that several datasets read: flag -> those datasets
+FOR_DATASETS = {name: ("icdar2015", "icdar2013", "mlt", "msra_td500") for name in ("split_part", "val_list")}
+
+
+def _unsupported(FLAGS) -> list[str]:
+    """Messages for flags given to a dataset that does not read them."""
+    messages = []
+    for dataset, names in ONLY_FOR.items():
+        used = [n for n in names if getattr(FLAGS, n)]
+        if used and FLAGS.dataset != dataset:
+            verb = "applies" if len(names) == 1 else "apply"
+            messages.append(f"--{', --'.join(used)} {verb} to --dataset={dataset}, not {FLAGS.dataset}")
+    for name, datasets in FOR_DATASETS.items():
+        if getattr(FLAGS, name) not in ("", "all") and FLAGS.dataset not in datasets:
+            messages.append(f"--{name} applies to --dataset={', '.join(datasets)}, not {FLAGS.dataset}")
+    return messages
+
 
 def run(FLAGS) -> int:
     missing = [f"--{n}" for n in NEEDS[FLAGS.dataset] if not getattr(FLAGS, n)]
     if missing:
         print(f"error: --dataset={FLAGS.dataset} needs {', '.join(missing)}", file=sys.stderr)
         return 2
-    for dataset, names in ONLY_FOR.items():
-        used = [n for n in names if getattr(FLAGS, n)]
-        if used and FLAGS.dataset != dataset:
-            verb = "applies" if len(names) == 1 else "apply"
-            print(f"error: --{', --'.join(used)} {verb} to --dataset={dataset}, not {FLAGS.dataset}", file=sys.stderr)
-            return 2
+    unsupported = _unsupported(FLAGS)
+    if unsupported:
+        print(f"error: {unsupported[0]}", file=sys.stderr)
+        return 2
     generator = {name: getattr(FLAGS, name) for name in ONLY_FOR["synthetic"] if getattr(FLAGS, name)}
     try:
         reader = get_reader(
@@ -48,10 +64,13 @@ def run(FLAGS) -> int:
             backgrounds=FLAGS.backgrounds,
             split_part=FLAGS.split_part,
             val_fraction=FLAGS.val_fraction,
+            val_list=FLAGS.val_list,
             class_agnostic=FLAGS.class_agnostic,
             split_lines=FLAGS.split_lines,
             **generator,
         )
+        if FLAGS.resize_images:
+            reader = ResizedReader(reader, *parse_size(FLAGS.resize_images))
         start = time.time()
         summary = writer.convert(
             reader,

@@ -25,7 +25,6 @@ def run(FLAGS) -> int:
     from tqdm import tqdm
 
     from tfdet import visualize
-    from tfdet.datasets.base import ImageError, inspect_image
     from tfdet.serving.export import load_detector
 
     paths = list_images(FLAGS.images)
@@ -41,33 +40,74 @@ def run(FLAGS) -> int:
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     good, skipped = [], 0
     for p in paths:
-        with open(p, "rb") as f:
-            data = f.read()
-        try:
-            inspect_image(data)
-            good.append((p, data))
-        except ImageError as exc:
-            print(f"warning: {p}: {exc}; skipped", file=sys.stderr)
+        problem = check_image(p)
+        if problem:
+            print(f"warning: {p}: {problem}; skipped", file=sys.stderr)
             skipped += 1
-    total = 0
+            continue
+        with open(p, "rb") as f:
+            good.append((p, f.read()))
+    total, done = 0, 0
     with open(os.path.join(FLAGS.output_dir, "detections.jsonl"), "w") as out, \
             tqdm(total=len(good), desc="predict", unit="img", file=sys.stderr) as bar:
         for start in range(0, len(good), FLAGS.batch_size):
             chunk = good[start:start + FLAGS.batch_size]
-            result = detector.detect_encoded([d for _, d in chunk])
-            for i, (path, data) in enumerate(chunk):
-                n = int(result["num_detections"][i])
-                keep = result["detection_scores"][i, :n] >= FLAGS.score_threshold
-                quads = result["detection_quads"][i, :n][keep].reshape(-1, 4, 2)
-                scores = result["detection_scores"][i, :n][keep]
-                classes = result["detection_classes"][i, :n][keep]
+            for (path, data), result in zip(chunk, detect_each(detector, chunk)):
+                bar.update(1)
+                if isinstance(result, str):
+                    print(f"warning: {path}: {result}; skipped", file=sys.stderr)
+                    skipped += 1
+                    continue
+                quads, scores, classes = result
                 total += len(scores)
+                done += 1
                 image = visualize.draw_quads(visualize.decode_image(data), quads, [visualize.PRED_COLOR] * len(quads),
                                              [f"{s:.2f}" for s in scores])
                 name = os.path.splitext(os.path.basename(path))[0] + "_pred.png"
                 visualize.save_png(os.path.join(FLAGS.output_dir, name), image)
                 out.write(json.dumps({"image": path, "quads": np.round(quads, 2).tolist(), "scores": np.round(scores, 4).tolist(),
                                       "classes": classes.tolist()}) + "\n")
-                bar.update(1)
-    print(json.dumps({"images": len(good), "skipped": skipped, "detections": total, "output_dir": FLAGS.output_dir}))
-    return 0
+    print(json.dumps({"images": done, "skipped": skipped, "detections": total, "output_dir": FLAGS.output_dir}))
+    return 0 if done else 1
+
+
+def check_image(path: str) -> str | None:
+    """Why `path` cannot be detected on (unreadable, empty, not an image, too many pixels), or None."""
+    from tfdet.datasets.base import ImageError, image_header_size, inspect_image
+    from tfdet.serving.module import MAX_PIXELS
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not data:
+        return "empty file"
+    try:
+        size = image_header_size(data)
+        if size and size[0] * size[1] > MAX_PIXELS:
+            return f"{size[1]}x{size[0]} pixels is over the {MAX_PIXELS // 1_000_000} megapixel limit"
+        inspect_image(data)
+    except ImageError as exc:
+        return str(exc)
+    return None
+
+
+def detect_each(detector, chunk):
+    """[(quads [N, 4, 2], scores, classes) or an error message] for each (path, bytes) of `chunk`: the
+    batch at once, and image by image when the batch fails, so that one bad image costs only itself."""
+    import tensorflow as tf
+
+    def results(batch):
+        out = detector.detect_encoded([d for _, d in batch])
+        for i in range(len(batch)):
+            n = int(out["num_detections"][i])
+            yield (out["detection_quads"][i, :n].reshape(-1, 4, 2), out["detection_scores"][i, :n],
+                   out["detection_classes"][i, :n])
+
+    try:
+        return list(results(chunk))
+    except (tf.errors.InvalidArgumentError, ValueError) as exc:
+        if len(chunk) == 1:
+            return [getattr(exc, "message", str(exc)).splitlines()[0]]
+        return [one for item in chunk for one in detect_each(detector, [item])]

@@ -117,6 +117,24 @@ class ImageError(Exception):
     """The image bytes are missing, truncated or not an image."""
 
 
+def image_header_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) read from the image header without decoding the pixels (PIL's size check is
+    skipped: this is how callers find a huge image before decoding it), or None when no decoder
+    recognises the bytes."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+        return height, width
+    except Exception:  # not an image: inspect_image says why
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def inspect_image(data: bytes) -> tuple[str, int, int, bytes]:
     """Fully decode image bytes; return (format, height, width, bytes to store).
 

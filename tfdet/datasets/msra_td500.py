@@ -18,16 +18,15 @@ like ICDAR 2015 and the generators; a line that does not split with confidence (
 ink, Chinese characters set apart, a long line without gaps) becomes don't care and is
 reported as an informational `unsplit_line` problem. Without it the objects stay lines.
 
-Train / validation split of the 300 training photographs: `split_part="val"`
-keeps the images whose SHA-1 of the lower-case file stem, read as a number in
-[0, 1), is below `val_fraction`; `"train"` keeps the others; `"all"` keeps every
-image. The split does not depend on the order or the number of files.
+Train / validation split of the 300 training photographs (`tfdet.datasets.splits`):
+`split_part="val"` keeps the images whose SHA-1 of the lower-case file stem, read as a
+number in [0, 1), is below `val_fraction` (or those named in `val_list`); `"train"` keeps
+the others; `"all"` keeps every image.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import os
 
@@ -35,9 +34,9 @@ import numpy as np
 
 from tfdet import keys
 from tfdet.datasets import line_split
+from tfdet.datasets.splits import SplitSelector
 from tfdet.datasets.base import ObjectAnnotation, Problem, build_samples_objects, index_images, natural_key, read_file_bytes, text_lines
 
-SPLIT_PARTS = ("all", "train", "val")
 EXIF_ORIENTATION_TAG = 274
 
 
@@ -48,19 +47,6 @@ def rotated_rect_quad(x: float, y: float, w: float, h: float, theta: float) -> n
     cos, sin = np.cos(theta), np.sin(theta)
     rotation = np.array([[cos, -sin], [sin, cos]])
     return corners @ rotation.T + center
-
-
-def hash_fraction(name: str) -> float:
-    """A stable number in [0, 1) from a file name (SHA-1 of its lower-case stem)."""
-    stem = os.path.splitext(os.path.basename(name))[0].lower()
-    return int(hashlib.sha1(stem.encode("utf-8")).hexdigest()[:15], 16) / float(16 ** 15)
-
-
-def in_split_part(name: str, split_part: str, val_fraction: float) -> bool:
-    if split_part == "all":
-        return True
-    is_val = hash_fraction(name) < val_fraction
-    return is_val if split_part == "val" else not is_val
 
 
 class LineError(ValueError):
@@ -123,26 +109,22 @@ class MsraTd500Reader:
     dataset_name = "msra_td500"
 
     def __init__(self, image_dir: str, annotations: str | None = None, split: str = "train", split_part: str = "all",
-                 val_fraction: float = 0.2, split_lines: bool = False, **_):
-        if split_part not in SPLIT_PARTS:
-            raise ValueError(f"--split_part must be one of {', '.join(SPLIT_PARTS)}, got {split_part!r}")
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"--val_fraction must be in (0, 1), got {val_fraction}")
+                 val_fraction: float = 0.2, split_lines: bool = False, val_list: str = "", **_):
+        self.selector = SplitSelector(split_part, val_fraction, val_list)
         self.image_dir = image_dir
         self.gt_dir = annotations or image_dir
         if not os.path.isdir(self.gt_dir):
             raise FileNotFoundError(f"annotation folder not found: {self.gt_dir}")
         self.split = split
-        self.split_part = split_part
-        self.val_fraction = float(val_fraction)
         self.split_lines = bool(split_lines)
-        self.dataset_json_extra = {"granularity": "words split from lines" if self.split_lines else "lines"}
+        self.dataset_json_extra = {"granularity": "words split from lines" if self.split_lines else "lines",
+                                   **self.selector.describe()}
 
     def items(self) -> list[tuple[str, str | None]]:
         """(gt path, image path or None) for every `.gt` file of the chosen split part, in natural order."""
         images = index_images(self.image_dir)
         names = sorted((n for n in os.listdir(self.gt_dir) if n.lower().endswith(".gt")), key=natural_key)
-        names = [n for n in names if in_split_part(n, self.split_part, self.val_fraction)]
+        names = [n for n in names if self.selector.keeps(n)]
         return [(os.path.join(self.gt_dir, n), images.get(os.path.splitext(n)[0].lower())) for n in names]
 
     def load(self, item):

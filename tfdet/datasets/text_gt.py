@@ -24,6 +24,7 @@ from tfdet.datasets.base import (
     read_file_bytes,
     text_lines,
 )
+from tfdet.datasets.splits import SplitSelector
 
 
 class LineError(ValueError):
@@ -50,10 +51,13 @@ class TextGtReader:
 
     dataset_name = ""
 
-    def __init__(self, image_dir: str, annotations: str, split: str = "train", **_):
+    def __init__(self, image_dir: str, annotations: str, split: str = "train", split_part: str = "all",
+                 val_fraction: float = 0.1, val_list: str = "", **_):
         self.image_dir = image_dir
         self.source = AnnotationSource(annotations)
         self.split = split
+        self.selector = SplitSelector(split_part, val_fraction, val_list)
+        self.dataset_json_extra = self.selector.describe()
 
     @staticmethod
     def image_stem(gt_name: str) -> str:
@@ -62,9 +66,9 @@ class TextGtReader:
         return stem[3:] if stem.lower().startswith("gt_") else stem
 
     def items(self) -> list[tuple[str, str | None]]:
-        """(gt name, image path or None) for every gt file, in natural order."""
+        """(gt name, image path or None) for every gt file of the split part, in natural order."""
         images = index_images(self.image_dir)
-        names = sorted(self.source.names(), key=natural_key)
+        names = sorted((n for n in self.source.names() if self.selector.keeps(self.image_stem(n))), key=natural_key)
         return [(name, images.get(self.image_stem(name).lower())) for name in names]
 
     def parse_line(self, line: str) -> ObjectAnnotation:
