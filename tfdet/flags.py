@@ -15,15 +15,32 @@ from tfdet.evaluation import PROTOCOLS
 FLAGS = flags.FLAGS
 
 
-def _define_once(kind, name, default, help_text, flag_values=None, **kwargs):
+def _define_once(kind, name, default, help_text, flag_values=None, check=None, **kwargs):
+    """Define a flag unless it exists. `check` (a library function raising ValueError on a bad value) makes a
+    bad value a flag error: absl prints its message and exits, no traceback."""
     flag_values = FLAGS if flag_values is None else flag_values
     if name in flag_values:
         return
     getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text, flag_values=flag_values, **kwargs)
+    if check is not None:
+        flags.register_validator(name, _validator(check), flag_values=flag_values)
+
+
+def _validator(check):
+    def validate(value):
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise flags.ValidationError(str(exc)) from None
+        return True
+
+    return validate
 
 
 def define_conversion_flags():
     from tfdet.datasets import READER_NAMES
+    from tfdet.datasets.digits import DEFAULT_MAX_ANGLE, check_max_angle
 
     _define_once("enum", "dataset", None, "Source format.", enum_values=list(READER_NAMES))
     _define_once("string", "output_dir", None, "Where shards and dataset.json go.")
@@ -53,6 +70,8 @@ def define_conversion_flags():
     _define_once("float", "val_fraction", 0.2, "msra_td500: share of images in the val part (by a hash of the file name).")
     _define_once("bool", "progress", True, "Show progress bars.")
     _define_once("bool", "class_agnostic", False, "coco: every category -> label 1 'object' (original kept per object).")
+    _define_once("float", "digit_max_angle", None, f"digits: rotation uniform in [-A, A] degrees (default {DEFAULT_MAX_ANGLE:g}; "
+                 "above 90 a 6 and a 9 are the same shape turned over).", check=check_max_angle)
 
 
 def define_show_records_flags():

@@ -22,7 +22,14 @@ NEEDS = {
 }
 
 # conversion flags that only one dataset reads
-ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks", "paste_words", "paste_style"), "msra_td500": ("split_lines",)}
+ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks", "paste_words", "paste_style"),
+            "msra_td500": ("split_lines",), "digits": ("digit_max_angle",)}
+
+
+def _given(FLAGS, name: str) -> bool:
+    """Whether a flag was set to something (0 counts: --digit_max_angle=0 draws upright digits)."""
+    value = getattr(FLAGS, name)
+    return value is not None and value is not False and value != ""
 
 
 def run(FLAGS) -> int:
@@ -31,12 +38,12 @@ def run(FLAGS) -> int:
         print(f"error: --dataset={FLAGS.dataset} needs {', '.join(missing)}", file=sys.stderr)
         return 2
     for dataset, names in ONLY_FOR.items():
-        used = [n for n in names if getattr(FLAGS, n)]
+        used = [n for n in names if _given(FLAGS, n)]
         if used and FLAGS.dataset != dataset:
             verb = "applies" if len(names) == 1 else "apply"
             print(f"error: --{', --'.join(used)} {verb} to --dataset={dataset}, not {FLAGS.dataset}", file=sys.stderr)
             return 2
-    generator = {name: getattr(FLAGS, name) for name in ONLY_FOR["synthetic"] if getattr(FLAGS, name)}
+    generator = {name: getattr(FLAGS, name) for name in ONLY_FOR["synthetic"] if _given(FLAGS, name)}
     try:
         reader = get_reader(
             FLAGS.dataset,
@@ -50,6 +57,7 @@ def run(FLAGS) -> int:
             val_fraction=FLAGS.val_fraction,
             class_agnostic=FLAGS.class_agnostic,
             split_lines=FLAGS.split_lines,
+            max_angle=FLAGS.digit_max_angle,
             **generator,
         )
         start = time.time()
