@@ -392,7 +392,8 @@ def define_evaluate_flags():
     define_precision_flag()  # a checkpoint's compute precision (a SavedModel runs float32)
     define_postprocess_flags()
     _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
-    _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class).",
+    _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class; "
+                 "default: the one the model's run was trained with, else icdar2015).",
                  enum_values=list(PROTOCOLS))
     _define_once("enum", "dota_ap", "none", "coco_quad: also DOTA-style AP50, 11-point (voc07) or all-point (voc12).",
                  enum_values=["none", "voc07", "voc12"])

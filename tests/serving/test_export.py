@@ -423,7 +423,23 @@ def test_export_tool_bakes_the_run_protocol_and_warns(exported, tmp_path):
     assert (baked["nms_iou_threshold"], baked["score_threshold"]) == (0.5, 0.5)
     from tfdet.serving.export import run_protocol
 
-    assert run_protocol(str(run)) == "coco" and run_protocol(path) is None  # predict's NMS default; an export keeps its own
+    assert run_protocol(str(run)) == "coco" == run_protocol(path)  # the run and its export say how they are scored
+
+
+def test_evaluate_scores_a_run_by_its_own_protocol_unless_told(exported, tmp_path):
+    """evaluate --model=RUN without --protocol: the protocol the run was trained with, not icdar2015."""
+    root = shared_path("icdar2015", "test")
+    run = tmp_path / "coco_run"
+    shutil.copytree(exported["run"], run)
+    _with_run_config(str(run), eval_protocol="coco")
+    base = [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--model={run}", "--dataset=icdar2015",
+            f"--image_dir={os.path.join(root, 'images')}", f"--annotations={os.path.join(root, 'gt')}", "--noprogress",
+            "--pictures=0"]
+    proc = subprocess.run(base + [f"--output_dir={tmp_path / 'eval'}"], capture_output=True, text=True, timeout=300, env=QUIET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "note: scoring with --protocol=coco" in proc.stderr
+    assert json.load(open(tmp_path / "eval" / "summary.json"))["protocol"] == "coco"
+    assert "mAP" in json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_export_of_a_best_checkpoint_keeps_the_run_flags_and_what_chose_it(exported, tmp_path):

@@ -43,12 +43,17 @@ def is_saved_model(path: str) -> bool:
 
 
 def run_protocol(path: str) -> str | None:
-    """The protocol the run behind a run folder or checkpoint is scored with (run_config.json): it sets the NMS
-    IoU (and, for export, the score floor) that tools default to. None for a SavedModel (it keeps what it was
-    exported with)."""
-    if is_saved_model(path):
+    """The protocol the run behind a run folder, checkpoint or SavedModel export is scored with (its
+    run_config.json; None for an export written before the protocol was recorded). Tools default to it:
+    evaluate's --protocol, the NMS IoU of predict and export, export's score floor (a SavedModel keeps the
+    post-processing it was exported with)."""
+    if not is_saved_model(path):
+        return RunConfig.load(resolve_checkpoint(path)[1]).eval_protocol
+    recorded = os.path.join(path, "assets.extra", "run_config.json")
+    if not os.path.exists(recorded):
         return None
-    return RunConfig.load(resolve_checkpoint(path)[1]).eval_protocol
+    with open(recorded) as f:
+        return json.load(f).get("eval_protocol")
 
 
 def score_floor_warning(config: RunConfig, post: PostprocessConfig) -> str | None:
