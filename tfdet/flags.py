@@ -10,20 +10,37 @@ import os
 from absl import flags
 
 from tfdet.datasets.scene_text import PASTE_STYLES
-from tfdet.evaluation import PROTOCOLS
+from tfdet.evaluation import PROTOCOLS, TEXT_SCORE_THRESHOLD
 
 FLAGS = flags.FLAGS
 
 
-def _define_once(kind, name, default, help_text, flag_values=None, **kwargs):
+def _define_once(kind, name, default, help_text, flag_values=None, check=None, **kwargs):
+    """Define a flag unless it exists. `check` (a library function raising ValueError on a bad value) makes a
+    bad value a flag error: absl prints its message and exits, no traceback."""
     flag_values = FLAGS if flag_values is None else flag_values
     if name in flag_values:
         return
     getattr(flags, f"DEFINE_{kind}")(name=name, default=default, help=help_text, flag_values=flag_values, **kwargs)
+    if check is not None:
+        flags.register_validator(name, _validator(check), flag_values=flag_values)
+
+
+def _validator(check):
+    def validate(value):
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise flags.ValidationError(str(exc)) from None
+        return True
+
+    return validate
 
 
 def define_conversion_flags():
     from tfdet.datasets import READER_NAMES
+    from tfdet.datasets.digits import DEFAULT_MAX_ANGLE, check_max_angle
 
     _define_once("enum", "dataset", None, "Source format.", enum_values=list(READER_NAMES))
     _define_once("string", "output_dir", None, "Where shards and dataset.json go.")
@@ -59,6 +76,8 @@ def define_conversion_flags():
                  "hash of the file name).")
     _define_once("bool", "progress", True, "Show progress bars.")
     _define_once("bool", "class_agnostic", False, "coco: every category -> label 1 'object' (original kept per object).")
+    _define_once("float", "digit_max_angle", None, f"digits: rotation uniform in [-A, A] degrees (default {DEFAULT_MAX_ANGLE:g}; "
+                 "above 90 a 6 and a 9 are the same shape turned over).", check=check_max_angle)
 
 
 def define_show_records_flags():
@@ -225,13 +244,16 @@ def define_train_flags():
     _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")
     _define_once("integer", "eval_every", 0, "Evaluation interval in steps (0: at the end only).")
     _define_once("integer", "early_stopping_patience", 0,
-                 "Stop when this many evaluations in a row (every --eval_every steps) bring no better score (0: never).")
+                 "Stop when this many evaluations in a row (every --eval_every steps) bring no better score (0: never); "
+                 "a continued run counts the evaluations before it, and one that stopped early goes on only with a "
+                 "larger patience.")
     _define_once("enum", "best_metric", "auto", "Evaluation figure that picks best/ and counts for early stopping: auto "
                  "(hmean for text protocols, mAP for COCO ones), hmean (at --score_threshold), best_sweep_hmean (best "
                  "Hmean over the threshold sweep: checkpoint and threshold chosen together), mAP or mAP_50.",
                  enum_values=["auto", "hmean", "best_sweep_hmean", "mAP", "mAP_50"])
     _define_once("integer", "eval_size", 0, "Evaluation input size (0: largest training size).")
-    _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol (coco_quad: COCO-style AP on quads).",
+    _define_once("enum", "eval_protocol", "icdar2015", "Periodic evaluation protocol (coco_quad: COCO-style AP on quads); recorded "
+                 "with the run, it also sets the NMS IoU and score floor that export and predict default to.",
                  enum_values=list(PROTOCOLS))
     _define_once("string", "sizes", "512", "Training sizes: '768', '608,768' or '608-960:32' (one per batch).")
     _define_once("integer", "batch_size", 8, "Global batch size (all replicas).")
@@ -313,6 +335,7 @@ def run_config_from_flags(f=None):
         log_every=f.log_every,
         eval_every=f.eval_every,
         eval_size=f.eval_size,
+        eval_protocol=f.eval_protocol,
         precision=f.precision,
         train_minutes=f.train_minutes,
         jit_compile=f.jit_compile,
@@ -334,22 +357,29 @@ def optim_config_from_flags(f=None):
 
 def define_postprocess_flags(flag_values=None):
     fv = {"flag_values": flag_values}
-    _define_once("float", "score_threshold", 0.5, "Detections below this score are dropped (a SavedModel cannot go below "
-                 "the threshold it was exported with).", **fv)
-    _define_once("float", "nms_iou", None, "Quad NMS IoU threshold (default: 0.5 for COCO protocols, 0.3 otherwise; "
-                 "a SavedModel keeps the one it was exported with).", **fv)
+    _define_once("float", "score_threshold", TEXT_SCORE_THRESHOLD, "Detections below this score are dropped (a SavedModel "
+                 "cannot go below the threshold it was exported with; export of a run scored with a COCO protocol: 0.05 "
+                 "unless given).", **fv)
+    _define_once("float", "nms_iou", None, "Quad NMS IoU threshold (default: 0.5 for COCO protocols, 0.3 otherwise: the "
+                 "evaluation's --protocol, or the run's own for export and predict; a SavedModel keeps the one it was "
+                 "exported with).", **fv)
     _define_once("integer", "max_detections", 100, "Detections per image.", **fv)
     _define_once("integer", "pre_nms_top_k", 1000, "Candidates kept before NMS.", **fv)
     _define_once("integer", "size", 0, "Network input size (0: the run's evaluation size; a SavedModel runs at its "
                  "exported size only).", **fv)
 
 
-def postprocess_config_from_flags(f=None, score_floor: float | None = None, protocol: str | None = None):
-    from tfdet.evaluation.runner import default_nms_iou
+def postprocess_config_from_flags(f=None, score_floor: float | None = None, protocol: str | None = None,
+                                  score_default: float | None = None):
+    """PostprocessConfig from the flags. NMS IoU not given: the `protocol`'s (text when None); score threshold not
+    given: `score_default` (when set, else the flag's default); `score_floor` caps the threshold."""
+    from tfdet.evaluation import default_nms_iou
     from tfdet.postprocess import PostprocessConfig
 
     f = f or FLAGS
-    threshold = f.score_threshold if score_floor is None else min(score_floor, f.score_threshold)
+    given = "score_threshold" in requested_postprocess(f)
+    threshold = f.score_threshold if given or score_default is None else score_default
+    threshold = threshold if score_floor is None else min(score_floor, threshold)
     nms_iou = f.nms_iou if f.nms_iou is not None else default_nms_iou(protocol)
     return PostprocessConfig(score_threshold=threshold, pre_nms_top_k=f.pre_nms_top_k, nms_iou_threshold=nms_iou,
                              max_detections=f.max_detections)
@@ -372,7 +402,8 @@ def define_evaluate_flags():
     define_precision_flag()  # a checkpoint's compute precision (a SavedModel runs float32)
     define_postprocess_flags()
     _define_once("string", "model", None, "Checkpoint, run folder or exported SavedModel folder.")
-    _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class).",
+    _define_once("enum", "protocol", "icdar2015", "Scoring protocol (coco_quad: COCO-style AP on quads, per class; "
+                 "default: the one the model's run was trained with, else icdar2015).",
                  enum_values=list(PROTOCOLS))
     _define_once("enum", "dota_ap", "none", "coco_quad: also DOTA-style AP50, 11-point (voc07) or all-point (voc12).",
                  enum_values=["none", "voc07", "voc12"])

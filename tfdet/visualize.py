@@ -11,12 +11,13 @@ ANCHOR_COLOR = (255, 200, 0)
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    import cv2
+    """RGB uint8 pixels as stored (no EXIF rotation: quads and detections refer to these)."""
+    from tfdet.datasets.base import decode_stored_pixels
 
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if arr is None:
+    pixels = decode_stored_pixels(data)
+    if pixels is None:
         raise ValueError("cannot decode image")
-    return arr[..., ::-1].copy()
+    return pixels
 
 
 def draw_quads(image: np.ndarray, quads, colors=None, labels=None, thickness: int = 2) -> np.ndarray:

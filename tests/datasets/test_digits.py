@@ -162,3 +162,55 @@ def test_digits_cpu_config_and_anchors():
     tuned = tfdet_flags.parse_anchor_args([f"--flagfile={config}", f"--flagfile={os.path.join(REPO, 'configs', 'anchors', 'digits.cfg')}"])
     assert (default.min_level, default.max_level) == (tuned.min_level, tuned.max_level) == (3, 6)
     assert default.anchors_per_location == 6 and tuned.anchors_per_location == 9
+
+
+def _drawn_angles(monkeypatch, reader, pages=4):
+    """The rotation of every digit the reader draws on its first pages (degrees)."""
+    angles = []
+    transform = digits.glyph_transform
+
+    def recording(glyph_shape, center, height, stretch, angle_degrees):
+        angles.append(angle_degrees)
+        return transform(glyph_shape, center, height, stretch, angle_degrees)
+
+    monkeypatch.setattr(digits, "glyph_transform", recording)
+    for index in range(pages):
+        reader.load(index)
+    return np.array(angles)
+
+
+def test_rotation_keeps_six_and_nine_apart_by_default_and_is_settable(monkeypatch):
+    """A 9 is a 6 turned by 180 degrees: the default range (+-45) never lets one look like the other."""
+    default = _drawn_angles(monkeypatch, get_reader("digits", num_images=4, seed=2))
+    assert len(default) > 20 and np.abs(default).max() <= 45.0 and np.abs(default).max() > 30.0
+    assert DigitsConfig().max_angle == digits.DEFAULT_MAX_ANGLE == 45.0
+    narrow = _drawn_angles(monkeypatch, get_reader("digits", num_images=4, seed=2, max_angle=10))
+    assert np.abs(narrow).max() <= 10.0
+    upright = _drawn_angles(monkeypatch, get_reader("digits", num_images=2, seed=2, max_angle=0))
+    assert not upright.any()
+    for bad in (-1, 181, float("nan")):
+        with pytest.raises(ValueError, match=r"--digit_max_angle must be within \[0, 180\] degrees"):
+            get_reader("digits", num_images=1, max_angle=bad)
+
+
+def test_digit_max_angle_flag_is_recorded_and_checked(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def convert(*flags, out="out"):
+        cmd = [sys.executable, os.path.join(REPO, "tools", "make_tfrecord.py"), "--num_images=2", "--num_shards=1",
+               "--noprogress", f"--output_dir={tmp_path / out}", *flags]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    proc = convert("--dataset=digits", "--digit_max_angle=30")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    generator = json.load(open(tmp_path / "out" / "dataset.json"))["generator"]
+    assert generator["kind"] == "digits" and generator["max_angle"] == 30.0 and generator["split"] == "train"
+    for value in ("200", "-5", "many"):
+        bad = convert("--dataset=digits", f"--digit_max_angle={value}", out="bad")
+        assert bad.returncode == 1 and "Flags parsing error: flag --digit_max_angle" in bad.stderr, bad.stderr[-2000:]
+        assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
+    other = convert("--dataset=synthetic", "--digit_max_angle=0", out="bad")
+    assert other.returncode == 2 and "--digit_max_angle applies to --dataset=digits" in other.stderr

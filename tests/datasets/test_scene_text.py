@@ -171,3 +171,25 @@ def test_fonts_found_and_fallback():
     assert fonts.family(by_name["DejaVuSerif.ttf"]) == "DejaVu Serif"
     assert not fonts.has_glyphs(os.path.join(REPO, "setup.py"))
     assert all(fonts.has_glyphs(p) for p in fonts.all_fonts())
+
+
+@pytest.mark.parametrize("scene", [False, True], ids=["procedural", "scene"])
+def test_each_split_of_a_seed_is_its_own_data_and_dataset_json_says_how(scene, background_dir, tmp_path):
+    """`--split=val` with the training seed must not write the training images again; dataset.json records the
+    seed, the split and the seeding rule of each generator."""
+    extra = {"backgrounds": background_dir} if scene else {}
+    images, generators = {}, {}
+    for split in ("train", "val"):
+        reader = get_reader("synthetic", num_images=2, seed=5, split=split, **extra)
+        writer.convert(reader, str(tmp_path / split), split=split, num_shards=1, progress=False)
+        images[split] = [s.image for s in codec.read_samples(str(tmp_path / split / "*.tfrecord"))]
+        with open(tmp_path / split / "dataset.json") as f:
+            generators[split] = json.load(f)["generator"]
+    shared = set(images["train"]) & set(images["val"])
+    assert not shared, f"{len(shared)} of the val images are training images"
+    for split, generator in generators.items():
+        assert (generator["seed"], generator.get("split")) == (5, split)
+        assert generator["seeding"] == "numpy.random.default_rng([seed, crc32(split), index])"
+    # the same seed and split give the same images again, alone and in any order
+    again = get_reader("synthetic", num_images=9, seed=5, split="val", **extra).load(1)[0].image
+    assert again == images["val"][1]

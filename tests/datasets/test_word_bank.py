@@ -189,3 +189,43 @@ def test_command_line_reports_a_bad_word_glob(background_dir, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "error: --paste_words: no record files match" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def _exif_rotated_jpeg(pixels: np.ndarray, orientation: int = 6) -> bytes:
+    """JPEG bytes of `pixels` (RGB) tagged with an EXIF Orientation (6: show turned 90 degrees clockwise)."""
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=95, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_quads_cut_the_stored_pixels_of_an_exif_rotated_photograph(tmp_path):
+    """A phone photograph tagged Orientation=6: its quads refer to the stored pixels (as tf.io.decode_image
+    reads them), so the word's patch must come from those, not from the EXIF-rotated picture."""
+    from tfdet import visualize
+    from tfdet.datasets.base import ObjectAnnotation, build_samples_objects
+
+    rng = np.random.default_rng(0)
+    stored = np.full((120, 240, 3), 235, np.uint8)  # landscape as stored; shown portrait
+    stored[40:80, 30:190] = rng.integers(0, 90, (40, 160, 3))  # the "word": dark texture on a light page
+    data = _exif_rotated_jpeg(stored)
+    quad = np.array([[30, 40], [190, 40], [190, 80], [30, 80]], np.float64)
+    sample = build_samples_objects("phone.jpg", data, "phone.jpg", "phone", [ObjectAnnotation(quad=quad, text="word")], [])
+    assert (sample.height, sample.width) == (120, 240)  # the records' own size is the stored one
+    with tf.io.TFRecordWriter(str(tmp_path / "phone.tfrecord")) as out:
+        out.write(codec.sample_to_example(sample).SerializeToString())
+    bank = WordBank(str(tmp_path / "phone.tfrecord"))
+    assert len(bank) == 1 and not bank.problems
+    patch = bank.patches[0]
+    x0, y0 = patch.quad[0].astype(int)
+    x1, y1 = patch.quad[2].astype(int)
+    word = patch.rgb[y0:y1, x0:x1].astype(np.float64)
+    assert word.mean() < 80  # the dark word, not the light page the rotated picture has at those coordinates
+    decoded = visualize.decode_image(data)
+    assert decoded.shape == (120, 240, 3)
+    assert np.abs(decoded.astype(int) - stored).mean() < 4  # JPEG noise only

@@ -363,3 +363,98 @@ def test_evaluate_tool_on_an_export_reports_from_its_floor(controlled, tmp_path)
     summary = json.load(open(tmp_path / "plain" / "summary.json"))
     assert summary["score_threshold"] == 0.6 and summary["score_floor"] == 0.5
     assert [s["score_threshold"] for s in summary["sweep"]][0] == 0.5
+
+
+def _with_run_config(run, **changes):
+    """Rewrite the run's run_config.json: `eval_protocol=...` at the top, `num_classes=...` in the model."""
+    path = os.path.join(run, "run_config.json")
+    data = json.load(open(path))
+    if "num_classes" in changes:
+        data["model"]["num_classes"] = changes.pop("num_classes")
+    data.update(changes)
+    json.dump(data, open(path, "w"))
+    return run
+
+
+def _export_flags(*argv):
+    from absl import flags
+
+    from tfdet import flags as tfdet_flags
+
+    fv = flags.FlagValues()
+    tfdet_flags.define_postprocess_flags(fv)
+    fv(["export", *argv])
+    return fv
+
+
+def test_export_defaults_follow_the_run_protocol_and_a_cut_curve_is_warned_about(exported):
+    """A COCO-protocol run exports with NMS IoU 0.5 and score floor 0.05 (the whole PR curve mAP scores), a text one
+    with 0.3 and 0.5; flags given win; a floor above 0.05 on a multi-class or COCO-protocol model is warned about."""
+    from tfdet.cli.export import export_postprocess
+
+    run = exported["root"] / "protocols"
+    shutil.copytree(exported["run"], run)
+    run = str(run)
+
+    def export_settings(*argv, **run_config):
+        post, warning = export_postprocess(_with_run_config(run, **run_config), _export_flags(*argv))
+        return post.nms_iou_threshold, post.score_threshold, warning
+
+    assert export_settings(eval_protocol="icdar2015", num_classes=1) == (0.3, 0.5, None)
+    assert export_settings(eval_protocol="coco_quad") == (0.5, 0.05, None)
+    nms, floor, warning = export_settings("--score_threshold=0.3")
+    assert (nms, floor) == (0.5, 0.3) and "coco_quad-protocol" in warning and "--score_threshold=0.05" in warning
+    assert export_settings("--nms_iou=0.4", "--score_threshold=0.05") == (0.4, 0.05, None)
+    nms, floor, warning = export_settings(eval_protocol="icdar2015", num_classes=10)  # multi-class, text protocol
+    assert (nms, floor) == (0.3, 0.5) and "10-class model" in warning and "cuts that curve" in warning
+
+
+def test_export_tool_bakes_the_run_protocol_and_warns(exported, tmp_path):
+    run = tmp_path / "coco_run"
+    shutil.copytree(exported["run"], run)
+    _with_run_config(str(run), eval_protocol="coco")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export.py"), f"--model_dir={run}",
+                           f"--export_dir={tmp_path / 'export'}", "--score_threshold=0.5"],
+                          capture_output=True, text=True, timeout=300, env=QUIET, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: this coco-protocol model is scored over its whole precision-recall curve" in proc.stderr
+    path = json.loads(proc.stdout.strip().splitlines()[-1])["saved_model"]
+    baked = json.load(open(os.path.join(path, "assets.extra", "export.json")))["postprocess"]
+    assert (baked["nms_iou_threshold"], baked["score_threshold"]) == (0.5, 0.5)
+    from tfdet.serving.export import run_protocol
+
+    assert run_protocol(str(run)) == "coco" == run_protocol(path)  # the run and its export say how they are scored
+
+
+def test_evaluate_scores_a_run_by_its_own_protocol_unless_told(exported, tmp_path):
+    """evaluate --model=RUN without --protocol: the protocol the run was trained with, not icdar2015."""
+    root = shared_path("icdar2015", "test")
+    run = tmp_path / "coco_run"
+    shutil.copytree(exported["run"], run)
+    _with_run_config(str(run), eval_protocol="coco")
+    base = [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--model={run}", "--dataset=icdar2015",
+            f"--image_dir={os.path.join(root, 'images')}", f"--annotations={os.path.join(root, 'gt')}", "--noprogress",
+            "--pictures=0"]
+    proc = subprocess.run(base + [f"--output_dir={tmp_path / 'eval'}"], capture_output=True, text=True, timeout=300, env=QUIET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "note: scoring with --protocol=coco" in proc.stderr
+    assert json.load(open(tmp_path / "eval" / "summary.json"))["protocol"] == "coco"
+    assert "mAP" in json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_export_of_a_best_checkpoint_keeps_the_run_flags_and_what_chose_it(exported, tmp_path):
+    """best/ckpt sits one folder below the run: its flags.cfg is the run folder's, and best.json says which
+    evaluation picked the exported weights."""
+    from tfdet.serving.export import export_saved_model, load_trained_model
+
+    run = tmp_path / "run"
+    shutil.copytree(exported["run"], run)
+    (run / "flags.cfg").write_text("--eval_protocol=icdar2015\n")
+    model, _, _ = load_trained_model(str(run))
+    tf.train.Checkpoint(model=model).write(str(run / "best" / "ckpt"))
+    (run / "best" / "best.json").write_text(json.dumps({"metric": 0.8, "key": "hmean", "step": 40}))
+    path = export_saved_model(str(run / "best"), str(tmp_path / "export"), post=exported["post"])
+    extra = os.path.join(path, "assets.extra")
+    assert open(os.path.join(extra, "flags.cfg")).read() == "--eval_protocol=icdar2015\n"
+    assert json.load(open(os.path.join(extra, "best.json")))["step"] == 40
+    assert json.load(open(os.path.join(extra, "export.json")))["checkpoint"] == str(run / "best" / "ckpt")

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO, write_jpeg
-from tfdet import keys
+from tfdet import geometry, keys
 from tfdet.anchors.coder import BoxCoder
 from tfdet.benchmark import make_untrained_run
 from tfdet.postprocess import PostprocessConfig, quad_nms, reference_quad_nms
@@ -73,12 +73,13 @@ def test_float32_matches_saved_model(exported):
         assert int(lite[keys.OUT_NUM][i]) == n  # same keep set: same count, same order, same quads
         lite_quads, saved_quads = lite[keys.OUT_QUADS][i, :n], saved[keys.OUT_QUADS][i, :n]
         close = np.all(np.abs(lite_quads - saved_quads) <= 1.0, axis=1)
-        # an untrained model's near-degenerate quad (two vertices almost on one line) is a bow-tie or not by
-        # 1e-4 px, so its repaired vertex order may differ: those must still have the same 4 vertices
+        # a quad without area (an untrained model's quad clipped flat onto the image border) has no vertex order to
+        # keep: 1e-4 px decide it. Those, and only those, may differ in order; they must still have the same 4 vertices
         for j in np.nonzero(~close)[0]:
+            assert abs(geometry.signed_area(saved_quads[j].reshape(4, 2))) < 1.0, (j, lite_quads[j], saved_quads[j])
             np.testing.assert_allclose(np.sort(lite_quads[j].reshape(4, 2), axis=0), np.sort(saved_quads[j].reshape(4, 2), axis=0),
                                        atol=1.0, err_msg=f"image {i}, detection {j}")
-        assert close.sum() >= n - 1, (close, lite_quads, saved_quads)
+        assert close.sum() >= n // 2, (close, lite_quads, saved_quads)
         np.testing.assert_allclose(lite[keys.OUT_BOXES][i, :n], saved[keys.OUT_BOXES][i, :n], atol=1.0)
         np.testing.assert_allclose(lite[keys.OUT_SCORES][i, :n], saved[keys.OUT_SCORES][i, :n], atol=1e-4)
         np.testing.assert_array_equal(lite[keys.OUT_CLASSES][i, :n], saved[keys.OUT_CLASSES][i, :n])
@@ -128,7 +129,7 @@ def test_bad_inputs_get_clear_errors(exported):
     assert scores.shape == (len(detector.anchors), 1) and regression.shape == (len(detector.anchors), 12)
 
 
-def test_quantizations_and_non_square_input(exported, tmp_path):
+def test_quantizations_and_input_size_checks(exported, tmp_path):
     from tfdet.serving.export import load_trained_model
     from tfdet.serving.tflite import TFLiteDetector, convert, export_tflite, op_names
 
@@ -162,15 +163,77 @@ def test_quantizations_and_non_square_input(exported, tmp_path):
         export_tflite(exported["run"], str(tmp_path / "bad"), quantization="int8")
     with pytest.raises(FileNotFoundError, match="no files match"):
         export_tflite(exported["run"], str(tmp_path / "bad"), quantization="int8", representative_records=str(tmp_path / "none-*"))
-    # width x height input (1280x736-style): anchors and rescaling follow the rectangle
-    path = export_tflite(exported["run"], str(tmp_path / "wide"), post=exported["post"], input_size=(128, 192))
-    wide = TFLiteDetector(path)
-    assert wide.run_network(np.zeros([1, 128, 192, 3], np.float32))[0].shape[0] == len(wide.anchors)
-    out = wide.detect_encoded(exported["images"][:1])  # 320x200 -> 192x120 inside 192x128
-    n = int(out[keys.OUT_NUM][0])
-    assert n > 0 and out[keys.OUT_QUADS][0, :n, 0::2].max() <= 320 and out[keys.OUT_QUADS][0, :n, 1::2].max() <= 200
     with pytest.raises(ValueError, match="multiple of the largest stride"):
         export_tflite(exported["run"], str(tmp_path / "odd"), input_size=(100, 192))
+
+
+def _local_network(model, image: bytes, height: int, width: int, detections: int = 30):
+    """Make `model` see each output position through a few input pixels only (every kernel keeps its centre tap,
+    frozen batch norm): its outputs on an image then do not depend on the padding after it. The padding (zero
+    pixels) gets class logit -top and the `image`'s `detections` best anchors logits above 0."""
+    import keras
+
+    from tfdet.serving.tflite import resize_to_fit
+
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        if len(weight.shape) == 4:  # [kh, kw, in, out] convolution kernels: the centre tap only, He-scaled
+            kh, kw, cin, cout = weight.shape
+            kernel = np.zeros(weight.shape, np.float32)
+            kernel[kh // 2, kw // 2] = rng.normal(0, np.sqrt(2.0 / cin), (cin, cout))
+            weight.assign(kernel)
+    for name, scale in (("cls_logits_conv", 0.3), ("box_regression_conv", 0.05)):  # logits spread, offsets ~ +-3
+        layer = model.get_layer(name)
+        layer.kernel.assign(layer.kernel * scale)
+    # every pyramid level maps zero pixels to a zero feature, so the heads give the padding one value at all levels
+    levels = [layer.name for layer in model.layers if layer.name.startswith("fpn_p") and layer.name[5:].isdigit()]
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in levels])
+    for name, feature in zip(levels, probe(tf.zeros([1, 64, 64, 3]))):
+        bias = model.get_layer(name).bias
+        bias.assign(bias - feature[0, 0, 0])
+    padding = model(tf.zeros([1, 64, 64, 3]))["cls_logits"][0].numpy()
+    per_location = model.get_layer("cls_logits_conv").bias.shape[0] // padding.shape[1]
+    network_input = resize_to_fit(tf.io.decode_jpeg(image), height, width)[0][None]
+    logits = model(network_input)["cls_logits"][0].numpy()
+    above_padding = logits - np.tile(padding[:per_location], (len(logits) // per_location, 1))
+    top = np.sort(above_padding.ravel())[-detections]
+    bias = model.get_layer("cls_logits_conv").bias
+    bias.assign(bias - padding[:per_location].reshape(-1) - top)
+
+
+def test_non_square_input_detects_what_the_saved_model_does(exported, tmp_path):
+    """A 192x128 (width x height) TFLite input against the 192x192 SavedModel on the same 320x200 image (both
+    scale it by 0.6): with a network whose outputs on the image ignore the padding after it, both must find the
+    same detections, quads within 1 px, in the pixels of the original image."""
+    from tfdet.anchors.coder import BoxCoder as Coder
+    from tfdet.anchors.config import AnchorConfig
+    from tfdet.anchors.matcher import MatcherConfig
+    from tfdet.benchmark import rewrite_run_weights
+    from tfdet.input.pipeline import InputConfig
+    from tfdet.losses import LossConfig
+    from tfdet.modeling.config import ModelConfig
+    from tfdet.serving.export import SavedModelDetector, export_saved_model
+    from tfdet.serving.tflite import TFLiteDetector, export_tflite
+    from tfdet.training.config import OptimConfig, RunConfig
+
+    image = exported["images"][0]
+    config = RunConfig(model=ModelConfig(backbone="tiny", norm="frozen_bn", fpn_channels=16, head_channels=16, head_convs=1),
+                       anchors=AnchorConfig(min_level=3, max_level=6, base_sizes=(24, 48, 96, 192), aspect_ratios=(1, 2, 4),
+                                            scales_per_octave=1),
+                       input=InputConfig(sizes=(192,)), matcher=MatcherConfig(), coder=Coder(), loss=LossConfig(), optim=OptimConfig())
+    run = rewrite_run_weights(make_untrained_run(str(tmp_path / "run"), config=config),
+                              lambda model: _local_network(model, image, 128, 192))
+    post = exported["post"]
+    saved = SavedModelDetector(export_saved_model(run, str(tmp_path / "saved"), post=post)).detect_encoded([image])
+    wide = TFLiteDetector(export_tflite(run, str(tmp_path / "wide"), post=post, input_size=(128, 192))).detect_encoded([image])
+    n = int(saved[keys.OUT_NUM][0])
+    assert n >= 10 and int(wide[keys.OUT_NUM][0]) == n
+    np.testing.assert_allclose(wide[keys.OUT_QUADS][0, :n], saved[keys.OUT_QUADS][0, :n], atol=1.0)
+    np.testing.assert_allclose(wide[keys.OUT_BOXES][0, :n], saved[keys.OUT_BOXES][0, :n], atol=1.0)
+    np.testing.assert_allclose(wide[keys.OUT_SCORES][0, :n], saved[keys.OUT_SCORES][0, :n], atol=1e-4)
+    np.testing.assert_array_equal(wide[keys.OUT_CLASSES][0, :n], saved[keys.OUT_CLASSES][0, :n])
+    quads = wide[keys.OUT_QUADS][0, :n]
+    assert quads[:, 0::2].max() > 192 and quads[:, 1::2].max() > 128  # original pixels, beyond the network input
 
 
 def test_resize_to_fit_equals_the_serving_resize():

@@ -104,19 +104,28 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_multi_worker_two_processes(records, tmp_path):
+def two_workers(records, model_dir, *extra, kill_after=300, while_running=None):
+    """Train on a two-worker cluster (MultiWorkerMirroredStrategy), each worker under `timeout -s KILL` so that a
+    worker left waiting in an all-reduce cannot hang the suite. `while_running(procs)` is called once both run.
+    -> the workers' summaries (chief first); each worker must exit 0."""
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for index in range(2):
         env = {**QUIET, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        cmd = ["timeout", "-s", "KILL", "240"] + train_cmd(records, tmp_path / "mw", "--num_steps=3", "--checkpoint_every=3",
-                                                            "--ema_decay=0.9")
+        cmd = ["timeout", "-s", "KILL", str(kill_after)] + train_cmd(records, model_dir, *extra)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (_out, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
-    chief = json.loads([line for line in outs[0][0].splitlines() if line.startswith("{")][-1])
+    if while_running is not None:
+        while_running(procs)
+    outs = [p.communicate(timeout=kill_after + 60) for p in procs]
+    for index, (p, (out, err)) in enumerate(zip(procs, outs)):
+        killed = " (killed by timeout: a worker was left waiting)" if p.returncode == -signal.SIGKILL or p.returncode == 137 else ""
+        assert p.returncode == 0, f"worker {index} exit {p.returncode}{killed}\n{out[-1500:]}\n{err[-3000:]}"
+    return [json.loads([line for line in out.splitlines() if line.startswith("{")][-1]) for out, _ in outs]
+
+
+def test_multi_worker_two_processes(records, tmp_path):
+    chief, _ = two_workers(records, tmp_path / "mw", "--num_steps=3", "--checkpoint_every=3", "--ema_decay=0.9")
     assert chief["steps"] == 3 and chief["replicas"] == 2
     assert os.path.exists(tmp_path / "mw" / "ckpt-3.index")
     import tensorflow as tf
@@ -124,6 +133,41 @@ def test_multi_worker_two_processes(records, tmp_path):
     reader = tf.train.load_checkpoint(str(tmp_path / "mw" / "ckpt-3"))
     assert reader.get_tensor("ema/updates/.ATTRIBUTES/VARIABLE_VALUE") == 3  # the weight average, kept across workers
     assert not [n for n in os.listdir(tmp_path / "mw") if n.startswith(".worker_tmp")]
+
+
+def test_multi_worker_validation_and_early_stopping_end_together(records, tmp_path):
+    """Validation records are read after the strategy exists (reading them first broke collective start-up), and
+    the chief's early-stopping decision stops the other worker at the same step. A learning rate of 1e-9 keeps
+    the Hmean of step 1 unbeaten, so patience 1 stops at step 2."""
+    chief, worker = two_workers(records, tmp_path / "mw", "--num_steps=40", "--checkpoint_every=100", f"--val_records={records}",
+                                "--eval_every=1", "--early_stopping_patience=1", "--best_metric=hmean", "--learning_rate=1e-9",
+                                "--train_minutes=30", "--eval_size=128")
+    assert chief["early_stopped_at"] == worker["early_stopped_at"] == 2 == chief["steps"] == worker["steps"]
+    assert chief["best"]["step"] == 1 and os.path.exists(tmp_path / "mw" / "best" / "best.json")
+    assert os.path.exists(tmp_path / "mw" / "ckpt-2.index")  # the stopping step, saved by both workers together
+    assert not [n for n in os.listdir(tmp_path / "mw") if n.startswith(".worker_tmp")]
+
+
+@pytest.mark.parametrize("reason", ["budget", "signal"])
+def test_multi_worker_time_budget_and_signal_end_together(records, tmp_path, reason):
+    """The time budget (each worker has its own clock) and a signal sent to one worker stop both at one step."""
+    model_dir = tmp_path / "mw"
+
+    def stop_worker_1(procs):
+        deadline = time.time() + 240
+        while time.time() < deadline and not (model_dir / "ckpt-1.index").exists():
+            time.sleep(0.2)
+        procs[1].send_signal(signal.SIGTERM)  # to `timeout`, which passes it on to the worker
+
+    extra = ("--train_minutes=0.05",) if reason == "budget" else ("--checkpoint_every=1",)
+    chief, worker = two_workers(records, model_dir, "--num_steps=100000", f"--val_records={records}", "--eval_size=128", *extra,
+                                while_running=stop_worker_1 if reason == "signal" else None)
+    assert chief["steps"] == worker["steps"] < 100000
+    assert chief[f"stopped_by_{'time_budget' if reason == 'budget' else 'signal'}"] is True
+    assert worker[f"stopped_by_{'time_budget' if reason == 'budget' else 'signal'}"] is True
+    assert os.path.exists(model_dir / f"ckpt-{chief['steps']}.index")
+    if reason == "budget":  # the last step reached is evaluated, as the last of --num_steps would be
+        assert chief["best"]["step"] == chief["steps"]
 
 
 def test_sigkill_and_resume_keeps_step(records, tmp_path):
@@ -187,6 +231,12 @@ def test_run_config_round_trip_and_older_folders(tmp_path):
     data["retired_option"] = 1
     json.dump(data, open(os.path.join(folder, "run_config.json"), "w"))
     assert RunConfig.load(folder) == config
+    # a folder from before the evaluation protocol was recorded there: its flags.cfg says which it was
+    del data["eval_protocol"]
+    json.dump(data, open(os.path.join(folder, "run_config.json"), "w"))
+    assert RunConfig.load(folder).eval_protocol == "icdar2015"
+    open(os.path.join(folder, "flags.cfg"), "w").write("--num_classes=10\n--eval_protocol=coco_quad\n--noprogress\n")
+    assert RunConfig.load(folder).eval_protocol == "coco_quad"
     open(os.path.join(folder, "run_config.json"), "w").write("{}")
     with pytest.raises(ValueError, match="not a readable tfdet run config"):
         RunConfig.load(folder)

@@ -9,6 +9,18 @@ from tfdet import flags as tfdet_flags
 from tfdet.evaluation import is_coco_protocol
 
 
+def scoring_protocol(FLAGS) -> str:
+    """--protocol when given, else the protocol the model's run was scored with (said in a note), else icdar2015."""
+    from tfdet.serving.export import run_protocol
+
+    if FLAGS["protocol"].present:
+        return FLAGS.protocol
+    recorded = run_protocol(FLAGS.model)
+    if recorded and recorded != FLAGS.protocol:
+        print(f"note: scoring with --protocol={recorded}, the protocol {FLAGS.model} was trained with", file=sys.stderr)
+    return recorded or FLAGS.protocol
+
+
 def run(FLAGS) -> int:
     from tfdet.evaluation.files import EvaluationFormatError
     from tfdet.evaluation.runner import evaluate_detector, load_samples, official_ground_truth
@@ -18,14 +30,15 @@ def run(FLAGS) -> int:
         print("error: give --records, or --dataset with --image_dir and --annotations", file=sys.stderr)
         return 2
     try:
+        protocol = scoring_protocol(FLAGS)
         samples = load_samples(FLAGS.records, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
         if not samples:
             print("error: no images to evaluate", file=sys.stderr)
             return 2
-        gt_files = None if FLAGS.records else official_ground_truth(FLAGS.protocol, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
+        gt_files = None if FLAGS.records else official_ground_truth(protocol, FLAGS.dataset, FLAGS.image_dir, FLAGS.annotations)
         # detections are kept down to the lowest sweep threshold; --score_threshold picks the reported point
         # (a SavedModel keeps its exported score floor: the sweep starts there)
-        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05, protocol=FLAGS.protocol)
+        post = tfdet_flags.postprocess_config_from_flags(FLAGS, score_floor=0.05, protocol=protocol)
         requested = tfdet_flags.requested_postprocess(FLAGS)
         detector = load_detector(FLAGS.model, post, FLAGS.size or None, tuple(r for r in requested if r != "score_threshold"),
                                  FLAGS.precision)
@@ -35,15 +48,15 @@ def run(FLAGS) -> int:
             print(f"note: {FLAGS.model} keeps detections scoring above {floor} only: reporting at --score_threshold={floor}",
                   file=sys.stderr)
             threshold = floor
-        summary = evaluate_detector(detector, samples, FLAGS.protocol, FLAGS.output_dir, threshold,
+        summary = evaluate_detector(detector, samples, protocol, FLAGS.output_dir, threshold,
                                     FLAGS.batch_size, FLAGS.progress, FLAGS.pictures, gt_files=gt_files,
                                     dota_ap=FLAGS.dota_ap)
     except (FileNotFoundError, ValueError, EvaluationFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    keys = ("precision", "recall", "hmean") if not is_coco_protocol(FLAGS.protocol) else ("mAP", "mAP_50", "mAP_75")
+    keys = ("precision", "recall", "hmean") if not is_coco_protocol(protocol) else ("mAP", "mAP_50", "mAP_75")
     line = {k: summary[k] for k in keys}
-    if FLAGS.protocol == "coco_quad":
+    if protocol == "coco_quad":
         line.update({k: v for k, v in summary.items() if k.startswith("mAP_50_voc")})
         line["AP50_per_class"] = {name: e["AP50"] for name, e in summary["per_class"].items()}
     if "best" in summary:

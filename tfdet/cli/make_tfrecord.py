@@ -23,7 +23,15 @@ NEEDS = {
 }
 
 # conversion flags that only one dataset reads
-ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks", "paste_words", "paste_style"), "msra_td500": ("split_lines",)}
+ONLY_FOR = {"coco": ("class_agnostic",), "synthetic": ("text_heights", "text_blocks", "paste_words", "paste_style"),
+            "msra_td500": ("split_lines",), "digits": ("digit_max_angle",)}
+
+
+def _given(FLAGS, name: str) -> bool:
+    """Whether a flag was set to something (0 counts: --digit_max_angle=0 draws upright digits)."""
+    value = getattr(FLAGS, name)
+    return value is not None and value is not False and value != ""
+
 
 # conversion flags that several datasets read: flag -> those datasets
 FOR_DATASETS = {name: ("icdar2015", "icdar2013", "mlt", "msra_td500") for name in ("split_part", "val_list")}
@@ -33,7 +41,7 @@ def _unsupported(FLAGS) -> list[str]:
     """Messages for flags given to a dataset that does not read them."""
     messages = []
     for dataset, names in ONLY_FOR.items():
-        used = [n for n in names if getattr(FLAGS, n)]
+        used = [n for n in names if _given(FLAGS, n)]
         if used and FLAGS.dataset != dataset:
             verb = "applies" if len(names) == 1 else "apply"
             messages.append(f"--{', --'.join(used)} {verb} to --dataset={dataset}, not {FLAGS.dataset}")
@@ -52,7 +60,7 @@ def run(FLAGS) -> int:
     if unsupported:
         print(f"error: {unsupported[0]}", file=sys.stderr)
         return 2
-    generator = {name: getattr(FLAGS, name) for name in ONLY_FOR["synthetic"] if getattr(FLAGS, name)}
+    generator = {name: getattr(FLAGS, name) for name in ONLY_FOR["synthetic"] if _given(FLAGS, name)}
     try:
         reader = get_reader(
             FLAGS.dataset,
@@ -67,6 +75,7 @@ def run(FLAGS) -> int:
             val_list=FLAGS.val_list,
             class_agnostic=FLAGS.class_agnostic,
             split_lines=FLAGS.split_lines,
+            max_angle=FLAGS.digit_max_angle,
             **generator,
         )
         if FLAGS.resize_images:

@@ -25,15 +25,15 @@ def run(FLAGS) -> int:
     from tqdm import tqdm
 
     from tfdet import visualize
-    from tfdet.serving.export import load_detector
+    from tfdet.serving.export import load_detector, run_protocol
 
     paths = list_images(FLAGS.images)
     if not paths:
         print(f"error: no images at {FLAGS.images}", file=sys.stderr)
         return 2
     try:
-        detector = load_detector(FLAGS.model, tfdet_flags.postprocess_config_from_flags(FLAGS), FLAGS.size or None,
-                                 tfdet_flags.requested_postprocess(FLAGS), FLAGS.precision)
+        post = tfdet_flags.postprocess_config_from_flags(FLAGS, protocol=run_protocol(FLAGS.model))  # the run's NMS IoU
+        detector = load_detector(FLAGS.model, post, FLAGS.size or None, tfdet_flags.requested_postprocess(FLAGS), FLAGS.precision)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ import os
 import sys
 
 from tfdet import flags as tfdet_flags
-from tfdet.evaluation import is_coco_protocol
+from tfdet.evaluation import selection_key
 
 TRAIN_EXIT_NAN = 3
 
@@ -21,21 +21,22 @@ def run(FLAGS) -> int:
     except ValueError as exc:
         print(f"error: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    coco_like = is_coco_protocol(FLAGS.eval_protocol)
-    if FLAGS.best_metric != "auto" and coco_like != FLAGS.best_metric.startswith("mAP"):
-        print(f"error: --best_metric={FLAGS.best_metric} does not exist for --eval_protocol={FLAGS.eval_protocol} "
-              f"(use {'mAP or mAP_50' if coco_like else 'hmean or best_sweep_hmean'})", file=sys.stderr)
+    try:
+        selection_key(FLAGS.best_metric, config.eval_protocol)
+        evaluator = None
+        if FLAGS.val_records:  # lists the files only: TensorFlow must not start before the strategy is built
+            from tfdet.evaluation.runner import make_training_evaluator
+
+            evaluator = make_training_evaluator(config, FLAGS.val_records, FLAGS.model_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     os.makedirs(FLAGS.model_dir, exist_ok=True)
-    evaluator = None
-    if FLAGS.val_records:
-        from tfdet.evaluation.runner import make_training_evaluator
-
-        evaluator = make_training_evaluator(config, FLAGS.val_records, FLAGS.eval_protocol, FLAGS.model_dir)
     trainer = Trainer(config, FLAGS.model_dir, FLAGS.train_records, FLAGS.val_records, FLAGS.resume,
                       progress=FLAGS.progress, evaluator=evaluator, early_stopping_patience=FLAGS.early_stopping_patience,
                       best_metric=FLAGS.best_metric)
     try:
+        trainer.check()  # a refused continuation leaves the run folder's flags.cfg as it was
         tfdet_flags.write_flags_file(os.path.join(FLAGS.model_dir, "flags.cfg"))
         summary = trainer.run()
     except NonFiniteLossError as exc:

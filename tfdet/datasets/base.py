@@ -180,6 +180,19 @@ def encode_rgb(pixels: np.ndarray, image_format: str = "jpeg", quality: int = 95
     return buf.tobytes()
 
 
+def decode_stored_pixels(data: bytes, grayscale: bool = False) -> np.ndarray | None:
+    """Image bytes -> the pixels as stored: RGB uint8 [h, w, 3] (or [h, w] with `grayscale`); None when
+    they do not decode. EXIF orientation is not applied: annotations refer to the stored pixels, as
+    `tf.io.decode_image` (the input pipeline, serving) reads them. The one decoder of tfdet's numpy code."""
+    import cv2
+
+    mode = (cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), mode)
+    if pixels is None or grayscale:
+        return pixels
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+
+
 def decode_text(raw: bytes) -> str:
     """UTF-8 with or without BOM; undecodable bytes are replaced, never fatal."""
     text = raw.decode("utf-8", errors="replace")

@@ -1,11 +1,11 @@
 """Rotated digits on paper: a multi-class oriented-object generator, deterministic per seed.
 
-Each page is drawn from `numpy.random.default_rng([seed, split_code, index])`, so any
-page can be regenerated alone, in any process, in any order. Digits come from two
+Each page is drawn from `synthetic.image_rng(seed, split, index)`, so any page can be
+regenerated alone, in any process, in any order. Digits come from two
 sources: scikit-learn's bundled 8x8 handwritten digits (`load_digits`, 1797 images,
 no download) upsampled and sharpened, and digits rendered with the TrueType fonts
 that ship with matplotlib (DejaVu / STIX, several weights and slants). Each digit is
-scaled (log-uniform height), stretched a little, rotated by any angle, and placed so
+scaled (log-uniform height), stretched a little, rotated (uniform in +-`max_angle`), and placed so
 that its quad overlaps no other digit's quad by more than `max_overlap_iou`; later
 digits are drawn over earlier ones, and opaque blots (paper patches, stickers, ink
 blobs) cover parts of some digits.
@@ -21,28 +21,35 @@ Held-out handwriting: the `train` split draws handwritten glyphs from 4/5 of
 `load_digits` and every other split (`val`, `test`, ...) from the remaining 1/5,
 so evaluation pages never show a handwritten sample seen in training.
 
-With full rotation a 6 and a 9 (turned by 180 degrees) are the same shape; lower
-`max_angle` (DigitsConfig) where that matters.
+Rotations stay within +-45 degrees by default (`max_angle`, `--digit_max_angle`): a 9 is a 6 turned
+by 180 degrees, so with any `max_angle` above 90 the two classes share shapes and no detector can
+tell them apart.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import zlib
 
 import numpy as np
 
 from tfdet import geometry
 from tfdet.datasets import fonts as font_lib
 from tfdet.datasets.base import ObjectAnnotation, build_samples_objects, encode_rgb
-from tfdet.datasets.synthetic import SyntheticReader, _value_noise
+from tfdet.datasets.synthetic import SyntheticReader, _value_noise, image_rng
 
 CLASS_NAMES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")  # label i is CLASS_NAMES[i - 1]
 LABEL_MAP = {name: i + 1 for i, name in enumerate(CLASS_NAMES)}
 INK_LEVEL = 0.1  # a glyph pixel with alpha above this is ink (the quad covers it)
 VISIBLE_ALPHA = 0.5  # a page pixel with a digit's alpha above this shows that digit
 HELD_OUT_EVERY = 5  # load_digits images i with i % 5 == 0 are kept out of the train split
+DEFAULT_MAX_ANGLE = 45.0  # degrees: under 90, a 6 and a 9 (the same shape turned by 180) never meet
+
+
+def check_max_angle(degrees: float):
+    """The rotation range must lie in [0, 180] degrees (ValueError naming the flag otherwise)."""
+    if not 0.0 <= float(degrees) <= 180.0:
+        raise ValueError(f"--digit_max_angle must be within [0, 180] degrees, got {degrees:g}")
 
 
 def digit_label(digit: int) -> int:
@@ -62,13 +69,16 @@ class DigitsConfig:
     max_digits: int = 14
     min_digit_height: float = 16.0
     max_digit_height: float = 80.0
-    max_angle: float = 180.0  # rotation uniform in [-max_angle, max_angle]
+    max_angle: float = DEFAULT_MAX_ANGLE  # rotation uniform in [-max_angle, max_angle]
     max_stretch: float = 0.2  # width scaled by 1 +- this
     font_share: float = 0.35  # share of digits rendered from fonts (the rest handwritten)
     max_overlap_iou: float = 0.3
     occluder_probability: float = 0.5  # pages with 1-3 occluding blots
     difficult_visibility: float = 0.6
     jpeg_quality_range: tuple = (80, 95)
+
+    def __post_init__(self):
+        check_max_angle(self.max_angle)
 
 
 @functools.lru_cache(maxsize=2)
@@ -231,17 +241,12 @@ def _pick_glyph(rng: np.random.Generator, config: DigitsConfig, held_out: bool) 
     return handwritten_glyph(images[i]), int(digits[i]), "handwritten"
 
 
-def split_code(split: str) -> int:
-    """A stable number for the split name (part of each page's seed)."""
-    return zlib.crc32(split.encode("utf-8"))
-
-
 def render_page(seed: int, index: int, config: DigitsConfig | None = None, split: str = "train", with_alpha: bool = False):
     """Draw page `index` of dataset (`seed`, `split`): (RGB uint8 array, [Digit], jpeg quality)."""
     from tfdet.evaluation.quad_map import quad_iou_matrix
 
     config = config or DigitsConfig()
-    rng = np.random.default_rng([seed, split_code(split), index])
+    rng = image_rng(seed, split, index)
     held_out = split != "train"
     height = int(rng.integers(config.min_height, config.max_height + 1))
     width = int(rng.integers(config.min_width, config.max_width + 1))
@@ -296,10 +301,16 @@ class DigitsReader(SyntheticReader):
     """`items()` are page indices; `load(i)` renders page i of dataset (`seed`, `split`)."""
 
     dataset_name = "digits"
+    generator_kind = "digits"
     label_map = LABEL_MAP
 
-    def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: DigitsConfig | None = None, **_):
-        super().__init__(num_images, seed, split, config or DigitsConfig())
+    def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: DigitsConfig | None = None,
+                 max_angle: float | None = None, **_):
+        """`max_angle` (degrees, `--digit_max_angle`) overrides the config's rotation range; dataset.json records it."""
+        config = config or DigitsConfig()
+        if max_angle is not None:
+            config = dataclasses.replace(config, max_angle=float(max_angle))
+        super().__init__(num_images, seed, split, config)
 
     def load(self, index: int):
         image, digits, quality = render_page(self.seed, index, self.config, self.split)

@@ -34,8 +34,9 @@ import numpy as np
 
 from tfdet import keys
 from tfdet.datasets import line_split
+from tfdet.datasets.base import (ObjectAnnotation, Problem, build_samples_objects, decode_stored_pixels, index_images, natural_key,
+                                 read_file_bytes, text_lines)
 from tfdet.datasets.splits import SplitSelector
-from tfdet.datasets.base import ObjectAnnotation, Problem, build_samples_objects, index_images, natural_key, read_file_bytes, text_lines
 
 EXIF_ORIENTATION_TAG = 274
 
@@ -86,9 +87,7 @@ def exif_orientation(image_bytes: bytes) -> int | None:
 
 def words_of_lines(image_bytes: bytes, lines: list[ObjectAnnotation], gt_path: str, problems: list[Problem]):
     """Each care line -> its word quads; a line that does not split -> don't care (`unsplit_line` problem)."""
-    import cv2
-
-    gray = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    gray = decode_stored_pixels(image_bytes, grayscale=True)
     if gray is None:  # build_samples_objects reports the undecodable image
         return lines
     objects = []

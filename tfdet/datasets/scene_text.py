@@ -1,7 +1,7 @@
 """Words on real scenes: SynthText in spirit, with OpenCV only.
 
-For image `index` of dataset `seed` (rng `default_rng([seed, index])`, so any image is
-regenerated alone, in any process):
+For image `index` of dataset (`seed`, `split`) (rng `synthetic.image_rng`, so every split is its own
+data and any image is regenerated alone, in any process):
 
 1. A background photograph is drawn from `BackgroundSet` (a folder or glob of the user's
    photographs, any size or format; grayscale, palette and RGBA images are converted to RGB,
@@ -518,8 +518,9 @@ def occlude(rng, image, word_mask: np.ndarray, quad: np.ndarray) -> None:
     word_mask[covered] = 0
 
 
-def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: SceneTextConfig | None = None, words=None):
-    """Draw image `index` of dataset `seed`. With `words` (a `word_bank.WordBank`), a share
+def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: SceneTextConfig | None = None, words=None,
+                 split: str = "train"):
+    """Draw image `index` of dataset (`seed`, `split`). With `words` (a `word_bank.WordBank`), a share
     `config.paste_share` of the blocks are real words pasted from it instead of painted ones.
 
     Returns (RGB uint8 image, [(quad, text, dont_care)], jpeg quality, word_ids int32 [H, W]
@@ -527,10 +528,10 @@ def render_scene(seed: int, index: int, backgrounds: BackgroundSet, config: Scen
     """
     import cv2
 
-    from tfdet.datasets.synthetic import _value_noise
+    from tfdet.datasets.synthetic import _value_noise, image_rng
 
     config = config or SceneTextConfig()
-    rng = np.random.default_rng([seed, index])
+    rng = image_rng(seed, split, index)
     path, image = backgrounds.load(rng, config)
     image = image.copy()
     height, width = image.shape[:2]

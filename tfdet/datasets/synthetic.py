@@ -1,7 +1,8 @@
 """Synthetic scene text: words rendered onto varied backgrounds, deterministic per seed.
 
-Each image is drawn from `numpy.random.default_rng([seed, index])`, so any
-image can be regenerated alone, in any process, in any order. Words are drawn
+Each image is drawn from `image_rng(seed, split, index)` (`numpy.random.default_rng([seed,
+crc32(split), index])`), so every split of a seed is its own data and any image can be
+regenerated alone, in any process, in any order. Words are drawn
 with TrueType fonts (the DejaVu / STIX families that ship with matplotlib,
 falling back to PIL's built-in font), on or off sign plates, with outline or
 shadow, rotated, put in perspective, and blended onto backgrounds made of
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 
 import numpy as np
 
@@ -43,6 +45,20 @@ WORDS = (
     "digital profile previous form events love old john main call hours image department title description non exit "
     "pull push stop open closed sale cafe bar taxi bus hotel bank police exit entrance parking welcome street road"
 ).split()
+
+
+SEEDING = "numpy.random.default_rng([seed, crc32(split), index])"  # what image_rng draws from (dataset.json says it)
+
+
+def split_code(split: str) -> int:
+    """A stable number for the split name (part of each image's seed)."""
+    return zlib.crc32(split.encode("utf-8"))
+
+
+def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random generator of image `index` of dataset (`seed`, `split`): every generator draws its images
+    from it, so `--split=val` with the training seed still gives other images."""
+    return np.random.default_rng([seed, split_code(split), index])
 
 
 @dataclasses.dataclass
@@ -216,12 +232,12 @@ def render_word(rng, image, occupied, config: SyntheticConfig):
     return quad, text
 
 
-def render_image(seed: int, index: int, config: SyntheticConfig | None = None):
-    """Draw image `index` of the dataset `seed`: (RGB uint8 array, [(quad, text, dont_care)], jpeg quality)."""
+def render_image(seed: int, index: int, config: SyntheticConfig | None = None, split: str = "train"):
+    """Draw image `index` of dataset (`seed`, `split`): (RGB uint8 array, [(quad, text, dont_care)], jpeg quality)."""
     import cv2
 
     config = config or SyntheticConfig()
-    rng = np.random.default_rng([seed, index])
+    rng = image_rng(seed, split, index)
     height = int(rng.integers(config.min_height, config.max_height + 1))
     width = int(rng.integers(config.min_width, config.max_width + 1))
     image = render_background(rng, height, width)
@@ -269,6 +285,7 @@ class SyntheticReader:
     """
 
     dataset_name = "synthetic"
+    generator_kind = "procedural"  # dataset.json's generator kind without --backgrounds
 
     def __init__(self, num_images: int = 100, seed: int = 0, split: str = "train", config: SyntheticConfig | None = None,
                  backgrounds: str = "", scene_config=None, text_heights="", text_blocks="", paste_words="",
@@ -311,10 +328,14 @@ class SyntheticReader:
                 self.words = WordBank(paste_words, min_height=self.scene_config.dont_care_height,
                                       max_height=self.scene_config.max_text_height)
         # recorded in dataset.json: what the images were drawn with
-        self.dataset_json_extra = {"generator": {"kind": "scene" if backgrounds else "procedural", "seed": self.seed,
+        self.dataset_json_extra = {"generator": {"kind": "scene" if backgrounds else self.generator_kind, **self.seeding(),
                                                  **dataclasses.asdict(generator)}}
         if self.words is not None:
             self.dataset_json_extra["generator"].update(paste_words=paste_words, pasted_word_bank=self.words.describe())
+
+    def seeding(self) -> dict:
+        """How the images were seeded (recorded in dataset.json)."""
+        return {"seed": self.seed, "split": self.split, "seeding": SEEDING}
 
     def items(self):
         return list(range(self.num_images))
@@ -322,11 +343,11 @@ class SyntheticReader:
     def render(self, index: int):
         """(RGB image, [(quad, text, dont_care)], jpeg quality) of image `index`."""
         if self.backgrounds is None:
-            return render_image(self.seed, index, self.config)
+            return render_image(self.seed, index, self.config, self.split)
         from tfdet.datasets import scene_text
 
         image, objects, quality, _word_ids, _path = scene_text.render_scene(self.seed, index, self.backgrounds, self.scene_config,
-                                                                            self.words)
+                                                                            self.words, self.split)
         return image, objects, quality
 
     def load(self, index: int):

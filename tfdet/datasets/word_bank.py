@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from tfdet import geometry
-from tfdet.datasets.base import Problem
+from tfdet.datasets.base import Problem, decode_stored_pixels
 
 MAX_ASPECT = 40  # words longer than this many heights are lines or annotation errors
 
@@ -81,8 +81,6 @@ class WordBank:
     """The care words of the records matched by `spec` (a glob or comma-separated globs), as patches."""
 
     def __init__(self, spec: str, min_height: float = 10.0, margin: float = 0.3, max_height: float | None = None):
-        import cv2
-
         self.spec = spec
         self.patches: list[WordPatch] = []
         self.problems: list[Problem] = []
@@ -91,12 +89,11 @@ class WordBank:
             care = [i for i, dont_care in enumerate(sample.difficult) if not dont_care]
             if not care:
                 continue
-            bgr = cv2.imdecode(np.frombuffer(sample.image, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None:
+            rgb = decode_stored_pixels(sample.image)  # the quads refer to the stored pixels, not the EXIF-rotated ones
+            if rgb is None:
                 self.problems.append(Problem("skipped_file", f"{spec}: {sample.filename}", "word source image cannot be decoded"))
                 continue
             images += 1
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             for i in care:
                 quad = sample.quads[i]
                 if geometry.text_height(quad) < min_height:  # the generators' don't-care rule

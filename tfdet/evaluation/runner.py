@@ -14,17 +14,11 @@ import numpy as np
 
 from tfdet import geometry
 from tfdet.evaluation import coco as coco_eval
-from tfdet.evaluation import is_coco_protocol
+from tfdet.evaluation import default_nms_iou, is_coco_protocol
 from tfdet.evaluation import files as eval_files
 from tfdet.evaluation import icdar2013, icdar2015, quad_map
 
 SWEEP = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
-
-
-def default_nms_iou(protocol: str | None) -> float:
-    """Quad NMS IoU for a scoring protocol: 0.5 for COCO-style protocols (the usual RetinaNet
-    setting; 0.3 suppresses overlapping objects that COCO counts), 0.3 for text."""
-    return 0.5 if is_coco_protocol(protocol) else 0.3
 
 
 def sample_key(sample, index: int) -> str:
@@ -317,16 +311,24 @@ def load_samples(records: str | None = None, dataset: str | None = None, image_d
     return samples
 
 
-def make_training_evaluator(config, val_records: str, protocol: str, model_dir: str, score_threshold: float = 0.5):
-    """Callable for the trainer: scores the in-memory model and keeps pictures for TensorBoard."""
+def make_training_evaluator(config, val_records: str, model_dir: str, score_threshold: float = 0.5):
+    """Callable for the trainer: scores the in-memory model by the run's protocol (`config.eval_protocol`) and keeps
+    pictures for TensorBoard. The record files are listed now (a glob without files fails before training); they
+    are read at the first evaluation, on the chief: reading starts TensorFlow, which must not happen before a
+    multi-worker strategy is built (its collectives are configured at start-up)."""
     import tensorflow as tf
 
     from tfdet.postprocess import PostprocessConfig
+    from tfdet.records.codec import iter_record_files
     from tfdet.serving.module import DetectorModule
 
-    samples = load_samples(records=val_records)
+    iter_record_files(val_records)
+    protocol = config.eval_protocol
+    samples = []
 
     def evaluator(model, step):
+        if not samples:
+            samples.extend(load_samples(records=val_records))
         post = PostprocessConfig(classification_loss=config.model.classification_loss, nms_iou_threshold=default_nms_iou(protocol))
         module = DetectorModule(model, config.anchors, config.coder, post, config.evaluation_size)
         out_dir = os.path.join(model_dir, "eval", f"step_{step}")

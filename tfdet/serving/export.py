@@ -11,9 +11,11 @@ import shutil
 import tensorflow as tf
 
 from tfdet import keys
+from tfdet.evaluation import COCO_SCORE_FLOOR, is_coco_protocol
 from tfdet.postprocess import PostprocessConfig
 from tfdet.serving.module import DetectorModule
-from tfdet.training.checkpoints import resolve_checkpoint  # noqa: F401 (re-exported)
+from tfdet.training.best import BEST_JSON
+from tfdet.training.checkpoints import resolve_checkpoint
 from tfdet.training.config import RunConfig
 from tfdet.training.ema import read_weights
 
@@ -34,6 +36,36 @@ def load_trained_model(path: str, precision: str = "float32"):
     model = build_model(model_cfg, config.anchors)
     read_weights(model, ckpt)  # the run's weight average when it kept one (tfdet.training.ema)
     return model, config, ckpt
+
+
+def is_saved_model(path: str) -> bool:
+    return os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb"))
+
+
+def run_protocol(path: str) -> str | None:
+    """The protocol the run behind a run folder, checkpoint or SavedModel export is scored with (its
+    run_config.json; None for an export written before the protocol was recorded). Tools default to it:
+    evaluate's --protocol, the NMS IoU of predict and export, export's score floor (a SavedModel keeps the
+    post-processing it was exported with)."""
+    if not is_saved_model(path):
+        return RunConfig.load(resolve_checkpoint(path)[1]).eval_protocol
+    recorded = os.path.join(path, "assets.extra", "run_config.json")
+    if not os.path.exists(recorded):
+        return None
+    with open(recorded) as f:
+        return json.load(f).get("eval_protocol")
+
+
+def score_floor_warning(config: RunConfig, post: PostprocessConfig) -> str | None:
+    """A warning when an export of a multi-class or COCO-protocol model drops detections above COCO_SCORE_FLOOR:
+    such a model is scored over its whole precision-recall curve (mAP), which the floor cuts."""
+    kinds = [kind for kind, applies in ((f"{config.model.num_classes}-class", config.model.num_classes > 1),
+                                        (f"{config.eval_protocol}-protocol", is_coco_protocol(config.eval_protocol))) if applies]
+    if not kinds or post.score_threshold <= COCO_SCORE_FLOOR + 1e-9:
+        return None
+    return (f"warning: this {' '.join(kinds)} model is scored over its whole precision-recall curve (mAP), but the export "
+            f"keeps only detections scoring above {post.score_threshold:g}: evaluating it cuts that curve. Export with "
+            f"--score_threshold={COCO_SCORE_FLOOR:g} to evaluate it (clients can still drop low scores).")
 
 
 def make_module(model, config: RunConfig, post: PostprocessConfig, size: int | None = None) -> DetectorModule:
@@ -81,11 +113,10 @@ def export_saved_model(model_path: str, export_dir: str, version: int | None = N
     with open(os.path.join(extra_dir, "export.json"), "w") as f:
         json.dump({"checkpoint": os.path.abspath(ckpt), "input_size": module.size,
                    "postprocess": dataclasses.asdict(post), **(extra or {})}, f, indent=1, sort_keys=True)
-    run_dir = os.path.dirname(os.path.abspath(ckpt))
-    for name in ("flags.cfg",):
-        src = os.path.join(run_dir, name)
+    # the run's resolved flags, and for a best/ checkpoint what chose it (from the run folder, wherever the checkpoint is)
+    for src in (os.path.join(resolve_checkpoint(ckpt)[1], "flags.cfg"), os.path.join(os.path.dirname(ckpt), BEST_JSON)):
         if os.path.exists(src):
-            shutil.copy(src, os.path.join(extra_dir, name))
+            shutil.copy(src, os.path.join(extra_dir, os.path.basename(src)))
     os.replace(tmp, final)
     return final
 
@@ -178,7 +209,7 @@ def load_detector(path: str, post: PostprocessConfig | None = None, size: int | 
     "size"); the others keep their exported values (None: all of them when `post` or `size` is given).
     A checkpoint is run at `precision` (float32, the export's precision, unless asked: tools pass their
     --precision, auto by default: tfdet.training.precision); a SavedModel at its own (float32)."""
-    if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
+    if is_saved_model(path):
         return SavedModelDetector(path, post, size, requested)
     model, config, _ = load_trained_model(path, precision)
     post = dataclasses.replace(post or PostprocessConfig(), classification_loss=config.model.classification_loss)

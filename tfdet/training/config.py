@@ -9,6 +9,7 @@ import os
 from tfdet.anchors.coder import BoxCoder
 from tfdet.anchors.config import AnchorConfig, AnchorMismatchError, check_same
 from tfdet.anchors.matcher import MatcherConfig
+from tfdet.evaluation import PROTOCOLS
 from tfdet.input.augment import AugmentConfig
 from tfdet.input.pipeline import InputConfig
 from tfdet.losses import LossConfig
@@ -58,6 +59,7 @@ class RunConfig:
     log_every: int = 20
     eval_every: int = 0  # 0: only at the end when --val_records is given
     eval_size: int = 0  # 0: largest training size
+    eval_protocol: str = "icdar2015"  # how the run is scored: picks best/, and export's NMS and score floor defaults
     precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16 (tfdet.training.precision)
     train_minutes: float = 0.0  # wall-clock training budget (0: none): stop there, the decay ends there
     jit_compile: bool = False
@@ -68,6 +70,8 @@ class RunConfig:
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
+        if self.eval_protocol not in PROTOCOLS:
+            raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}")
         if self.num_steps < 1:
             raise ValueError("num_steps must be positive")
         if self.train_minutes < 0:
@@ -132,9 +136,22 @@ class RunConfig:
         path = os.path.join(model_dir, "run_config.json")
         try:
             with open(path) as f:
-                return cls.from_dict(json.load(f))
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+                data = json.load(f)
+            if "eval_protocol" not in data:  # a run from before it was recorded here: its flags.cfg says it
+                data["eval_protocol"] = flagfile_value(os.path.join(model_dir, "flags.cfg"), "eval_protocol") or "icdar2015"
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} is not a readable tfdet run config: {exc}") from None
+
+
+def flagfile_value(path: str, name: str) -> str | None:
+    """The value of `--name=...` in a flagfile (the last one), or None when the file or the flag is absent."""
+    if not os.path.exists(path):
+        return None
+    prefix = f"--{name}="
+    with open(path, encoding="utf-8") as f:
+        values = [line.strip()[len(prefix):] for line in f if line.strip().startswith(prefix)]
+    return values[-1] if values else None
 
 
 def _known(cls, data: dict) -> dict:

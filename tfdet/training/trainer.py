@@ -11,9 +11,18 @@ input normalisation fit this run (tfdet.training.config.check_resume_source).
 Precision comes from tfdet.training.precision (`auto` by default) and is recorded in
 `precision.json`. Gradients are summed over replicas, clipped and given their L2 term in
 tfdet.training.gradients. With `train_minutes` the run stops when the wall-clock budget is spent
-(it carries over a resume) and the learning-rate decay follows the budget. With `ema_decay` a
+(it carries over a resume; several workers go by the mean of their clocks) and the learning-rate decay
+follows the budget. With `ema_decay` a
 moving average of the weights (tfdet.training.ema) is kept beside them, saved with every checkpoint,
 and is what evaluation, best/ and later loads see.
+
+With an evaluator (the chief runs it) the best checkpoint goes to best/ (tfdet.training.best) and
+`early_stopping_patience` evaluations without a better figure stop the run. A continued run reads
+best/best.json back and restores the count of evaluations since the best from its checkpoint, so it
+only ever replaces best/ with a better checkpoint and stops where the uninterrupted run would have; a
+run that stopped early has nothing left to do unless the patience is raised. Every stop decision
+(early stopping, the time budget, a signal) is agreed by all workers in one all-reduce after each step
+(`_agree`), so that no worker leaves the loop while another waits in the next all-reduce.
 """
 
 from __future__ import annotations
@@ -30,12 +39,14 @@ import time
 import keras
 import tensorflow as tf
 
+from tfdet.evaluation import selection_key
 from tfdet.input.pipeline import train_dataset
 from tfdet.losses import detection_losses
 from tfdet.modeling.retinanet import build_model
 from tfdet.training import gradients as gradients_lib
 from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
+from tfdet.training.best import Best, load_best, save_best
 from tfdet.training.ema import WeightAverage, checkpoint_entry, read_weights, restore_run
 from tfdet.training.signals import StopSignals
 from tfdet.training.checkpoints import resolve_checkpoint
@@ -50,6 +61,7 @@ class NonFiniteLossError(RuntimeError):
 LOSS_WINDOW = 10  # steps averaged for the summary's first / last loss
 
 OUTPUT_LAYERS = ("cls_logits_conv", "box_regression_conv")  # their slots belong to the anchors
+EVALUATIONS_SINCE_BEST = "evaluations_since_best"  # the checkpoint entry of the early-stopping count
 
 
 def reinitialize_output_layers(model):
@@ -67,19 +79,6 @@ def _window_means(window) -> dict | None:
             "cls_loss": round(sum(w[1] for w in window) / len(window), 4)}
 
 
-def selection_key(metrics: dict, best_metric: str = "auto") -> str:
-    """The evaluation figure that picks the best checkpoint (and counts for early stopping).
-
-    auto: Hmean at the evaluation's score threshold for text protocols, mAP for COCO ones.
-    best_sweep_hmean: the best Hmean over the threshold sweep, i.e. checkpoint and threshold chosen together on
-    the validation split (its threshold is saved as best_sweep_threshold), robust to scores that drift while
-    fine-tuning."""
-    key = ("hmean" if "hmean" in metrics else "mAP") if best_metric == "auto" else best_metric
-    if key not in metrics:
-        raise ValueError(f"--best_metric={best_metric}: the evaluation gives {sorted(metrics)}, not {key}")
-    return key
-
-
 class Trainer:
     def __init__(self, config: RunConfig, model_dir: str, train_records: str, val_records: str | None = None,
                  resume: str | None = None, log=print, progress: bool = True, evaluator=None,
@@ -91,9 +90,9 @@ class Trainer:
         self.resume = resume
         self.log = log
         self.progress = progress
-        self.evaluator = evaluator  # callable(model, step) -> dict with "hmean" or "mAP"
+        self.evaluator = evaluator  # callable(model, step) -> dict with "hmean" or "mAP" (run on the chief only)
         self.early_stopping_patience = early_stopping_patience  # evaluations without a new best; 0 = never stop
-        self.best_metric = best_metric  # which evaluation figure picks best/ (see selection_key)
+        self.best_metric = best_metric  # which evaluation figure picks best/ (tfdet.evaluation.selection_key)
         self._signals = StopSignals()
 
     # -- set-up -------------------------------------------------------------------------
@@ -117,11 +116,28 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
             self.ema = WeightAverage(self.model, cfg.optim.ema_decay) if cfg.optim.ema_decay else None
+        # evaluations since the best one (early stopping): training state, saved and restored with the step
+        self.evaluations_since_best = tf.Variable(0, dtype=tf.int64, trainable=False, name=EVALUATIONS_SINCE_BEST)
         self.time_fraction = self.schedule.track_time() if cfg.train_minutes > 0 else None
-        self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.train_seconds)
+        self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step, train_seconds=self.train_seconds,
+                           **{EVALUATIONS_SINCE_BEST: self.evaluations_since_best})
         self.checkpoint = tf.train.Checkpoint(**self._state, **checkpoint_entry(self.ema))
         save_dir = self.model_dir if self.chief else os.path.join(self.model_dir, f".worker_tmp_{self._task_id()}")
         self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=cfg.keep_checkpoints)
+        self._all_mean = tf.function(self._mean_over_replicas)
+
+    def _mean_over_replicas(self, values):
+        """The mean of `values` over every replica of every worker (an all-reduce: all workers must call it)."""
+        per_replica = self.strategy.run(tf.identity, args=(values,))
+        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+    def _agree(self, seconds: float, early_stop: bool, signalled: bool) -> tuple[float, bool, bool]:
+        """Every stop decision goes through this one all-reduce, after each step on every worker: the training time
+        (the mean of the workers' clocks, so the time budget and the learning rate it drives are the same
+        everywhere) and whether any worker stops early (the chief's evaluation) or got a signal. All workers then
+        leave the loop at the same step; one leaving alone would block the others in their next all-reduce."""
+        agreed = self._all_mean(tf.constant([seconds, float(early_stop), float(signalled)], tf.float64)).numpy()
+        return float(agreed[0]), bool(agreed[1] > 0), bool(agreed[2] > 0)
 
     def _averaged(self):
         """Inside: the model holds the weight average (when the run keeps one)."""
@@ -134,7 +150,7 @@ class Trainer:
     def _restore(self) -> int:
         latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
-            restore_run(self._state, self.ema, latest, self.log)
+            restore_run(self._saved_state(latest), self.ema, latest, self.log)
             step = int(self.step.numpy())
             self.log(f"resuming from step {step} ({latest})")
             return step
@@ -151,6 +167,12 @@ class Trainer:
             if self.ema is not None:
                 self.ema.reset()
         return 0
+
+    def _saved_state(self, ckpt: str) -> dict:
+        """The training state `ckpt` holds: checkpoints written before the early-stopping count was kept lack it
+        (the count then starts at 0)."""
+        names = {name.split("/", 1)[0] for name, _ in tf.train.list_variables(ckpt)}
+        return {k: v for k, v in self._state.items() if k != EVALUATIONS_SINCE_BEST or k in names}
 
     def dataset(self, start_step: int = 0):
         cfg = self.config
@@ -204,10 +226,19 @@ class Trainer:
             shutil.rmtree(os.path.dirname(path), ignore_errors=True)
         return path
 
+    def check(self) -> Best:
+        """What must hold before anything is written: a run folder continued with the same anchors, model, best
+        figure and protocol (ValueError / AnchorMismatchError otherwise). -> the best so far (best/best.json).
+        Every worker reads it before the strategy exists, so a refusal stops them all."""
+        cfg = self.config
+        check_run_folder(self.model_dir, cfg)
+        key = selection_key(self.best_metric, cfg.eval_protocol)
+        return load_best(self.model_dir, key, self.best_metric, cfg.eval_protocol) if self.evaluator is not None else Best(key)
+
     def run(self) -> dict:
         cfg = self.config
         os.makedirs(self.model_dir, exist_ok=True)
-        check_run_folder(self.model_dir, cfg)
+        best = self.check()
         self.build()
         if self.chief:
             cfg.save(self.model_dir)
@@ -215,11 +246,11 @@ class Trainer:
         start = self._restore()
         budget = cfg.train_minutes * 60.0
         spent = float(self.train_seconds.numpy())
-        if start >= cfg.num_steps or (budget and spent >= budget):
-            why = f"step {start} of {cfg.num_steps}" if start >= cfg.num_steps else f"its {cfg.train_minutes:g}-minute budget"
-            self.log(f"already trained to {why}; nothing to do")
+        done = self._already_done(start, spent, best)
+        if done:
+            self.log(f"{done}; nothing to do")
             return {"steps": start, "train_seconds": 0.0, "images_per_second": 0.0, "final_loss": None,
-                    "precision": self.precision.policy}
+                    "precision": self.precision.policy, "best": best.summary()}
         iterator = iter(self.dataset(start))
         train_step = self.make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
@@ -231,12 +262,10 @@ class Trainer:
         images_seen = 0
         t_start = time.time()
         t_window, images_window = time.time(), 0
-        best = {"metric": None, "step": None}
         first, last = {}, {}
         first_window, last_window = [], collections.deque(maxlen=LOSS_WINDOW)  # "did the loss fall" in the summary
-        evals_since_best, early_stopped = 0, None
         step = start
-        stopped_by_budget = False
+        stop = path = None
         try:
             while step < cfg.num_steps:
                 values = train_step(iterator)
@@ -247,11 +276,7 @@ class Trainer:
                 if len(first_window) < LOSS_WINDOW:
                     first_window.append((last["total_loss"], last["cls_loss"]))
                 last_window.append((last["total_loss"], last["cls_loss"]))
-                self.train_seconds.assign(spent + time.time() - t_start)
-                if budget:
-                    self.time_fraction.assign(min(1.0, float(self.train_seconds.numpy()) / budget))
-                    stopped_by_budget = float(self.train_seconds.numpy()) >= budget
-                if not math.isfinite(last["total_loss"]):
+                if not math.isfinite(last["total_loss"]):  # the loss is summed over all replicas: every worker stops here
                     kept = self.manager.latest_checkpoint
                     raise NonFiniteLossError(
                         f"loss is {last['total_loss']} at step {step} (cls {last['cls_loss']}, box {last['box_loss']}); "
@@ -272,25 +297,16 @@ class Trainer:
                         tf.summary.scalar("positives_per_image", last["num_positives"] / cfg.global_batch_size)
                         tf.summary.scalar("images_per_second", ips)
                         tf.summary.scalar("gradient_norm", last["grad_norm"])
-                last_step = step == cfg.num_steps or stopped_by_budget
-                if step % cfg.checkpoint_every == 0 or last_step:
-                    self._save(step)
-                if self.evaluator is not None and self.chief and ((cfg.eval_every and step % cfg.eval_every == 0) or last_step):
+                evaluated = bool(cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.num_steps
+                if evaluated:
                     best = self._evaluate(step, best)
-                    evals_since_best = 0 if best["step"] == step else evals_since_best + 1
-                    if self.early_stopping_patience and evals_since_best >= self.early_stopping_patience and step < cfg.num_steps:
-                        early_stopped = step
-                        self.log(f"early stopping at step {step}: no better {best.get('key')} in {evals_since_best} "
-                                 f"evaluations (best {best['metric']:.4f} at step {best['step']}, kept in best/)")
-                        self._save(step)
-                        break
-                if stopped_by_budget:
-                    self.log(f"time budget of {cfg.train_minutes:g} minutes reached at step {step} of {cfg.num_steps}")
-                    break
-                if self._signals.received is not None:
+                stop = self._stop_reason(step, spent + time.time() - t_start, budget)
+                if stop == "budget" and not evaluated:
+                    best = self._evaluate(step, best)  # the last step reached: evaluated as the last of num_steps would be
+                if step % cfg.checkpoint_every == 0 or step == cfg.num_steps or stop:
                     path = self._save(step)
-                    self.log(f"stopped by signal {self._signals.received} at step {step}; checkpoint {path}. "
-                             "Run the same command again to continue.")
+                if stop:
+                    self._log_stop(stop, step, best, path)
                     break
         finally:
             bar.close()
@@ -310,12 +326,13 @@ class Trainer:
             "final_cls_loss": last.get("cls_loss"),
             "final_box_loss": last.get("box_loss"),
             "checkpoint": self.manager.latest_checkpoint,
-            "best": best,
-            "early_stopped_at": early_stopped,
+            "best": best.summary(),
+            "early_stopped_at": step if stop == "early" else None,
             "replicas": self.num_replicas,
             "precision": self.precision.policy,
             "precision_reason": self.precision.reason,
-            "stopped_by_time_budget": stopped_by_budget,
+            "stopped_by_time_budget": stop == "budget",
+            "stopped_by_signal": stop == "signal",
             "ema_decay": cfg.optim.ema_decay or None,
         }
         if self.chief:
@@ -323,18 +340,64 @@ class Trainer:
                 json.dump(summary, f, indent=1)
         return summary
 
-    def _evaluate(self, step: int, best: dict) -> dict:
+    def _already_done(self, start: int, spent: float, best: Best) -> str | None:
+        """Why a continued run has nothing left to train (the same on every worker: it comes from the checkpoint)."""
+        cfg = self.config
+        if start >= cfg.num_steps:
+            return f"already trained to step {start} of {cfg.num_steps}"
+        if cfg.train_minutes and spent >= cfg.train_minutes * 60.0:
+            return f"already trained for its {cfg.train_minutes:g}-minute budget"
+        if self._patience_spent():
+            return (f"stopped early at step {start}: no better {best.key} in {int(self.evaluations_since_best.numpy())} "
+                    f"evaluations (best {best.metric} at step {best.step}, in best/); raise --early_stopping_patience to go on")
+        return None
+
+    def _patience_spent(self) -> bool:
+        return bool(self.evaluator is not None and self.early_stopping_patience
+                    and int(self.evaluations_since_best.numpy()) >= self.early_stopping_patience)
+
+    def _stop_reason(self, step: int, seconds: float, budget: float) -> str | None:
+        """early, budget, signal or None: agreed by all workers (`_agree`)."""
+        early_wanted = self._patience_spent() and step < self.config.num_steps
+        seconds, early, signalled = self._agree(seconds, early_wanted, self._signals.received is not None)
+        self.train_seconds.assign(seconds)
+        if budget:
+            self.time_fraction.assign(min(1.0, seconds / budget))
+        if early:
+            return "early"
+        if budget and seconds >= budget:
+            return "budget"
+        return "signal" if signalled else None
+
+    def _log_stop(self, reason: str, step: int, best: Best, checkpoint: str):
+        cfg = self.config
+        if reason == "early":
+            detail = (f"no better {best.key} in {int(self.evaluations_since_best.numpy())} evaluations (best {best.metric:.4f} "
+                      f"at step {best.step}, kept in best/)" if self.chief else "the chief's evaluations stopped improving")
+            self.log(f"early stopping at step {step}: {detail}")
+        elif reason == "budget":
+            self.log(f"time budget of {cfg.train_minutes:g} minutes reached at step {step} of {cfg.num_steps}")
+        else:
+            received = self._signals.received or "on another worker"
+            self.log(f"stopped by signal {received} at step {step}; checkpoint {checkpoint}. Run the same command again to continue.")
+
+    def _evaluate(self, step: int, best: Best) -> Best:
+        """Evaluate on the chief (the other workers go on to the next all-reduce and wait there); a better figure
+        replaces best/, another evaluation without one counts towards early stopping."""
+        if self.evaluator is None or not self.chief:
+            return best
         with self._averaged():  # the weights evaluated are the weights best/ keeps
             metrics = self.evaluator(self.model, step)
-            key = selection_key(metrics, self.best_metric)
-            value = metrics.get(key)
-            if value is not None and (best["metric"] is None or value > best["metric"]):
-                best = {"metric": value, "key": key, "step": step}
-                best_dir = os.path.join(self.model_dir, "best")
-                tf.train.Checkpoint(model=self.model).write(os.path.join(best_dir, "ckpt"))
-                with open(os.path.join(best_dir, "best.json"), "w") as f:
-                    json.dump({**best, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                               "weights": "average" if self.ema is not None else "weights"}, f, indent=1)
+            if best.key not in metrics:
+                raise ValueError(f"--best_metric={self.best_metric}: the evaluation gives {sorted(metrics)}, not {best.key}")
+            value = metrics[best.key]
+            if best.improved_by(value):
+                best = Best(best.key, value, step)
+                save_best(self.model_dir, self.model, best, self.best_metric, self.config.eval_protocol, metrics,
+                          "average" if self.ema is not None else "weights")
+                self.evaluations_since_best.assign(0)
+            else:
+                self.evaluations_since_best.assign_add(1)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "eval"))
         with writer.as_default(step=step):
             for k, v in metrics.items():
