@@ -72,6 +72,7 @@ def test_mirrored_two_cpus_matches_one_device(records, tmp_path, clip_norm):
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = summary_of(one), summary_of(two)
     assert b["replicas"] == 2 and a["replicas"] == 1
+    assert a["cpu_seconds"] > 0 and b["cpu_seconds"] > 0  # the CPU time of each run is in its summary
     assert a["final_loss"] == pytest.approx(b["final_loss"], rel=1e-4)
     import numpy as np
 

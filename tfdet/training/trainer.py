@@ -260,7 +260,7 @@ class Trainer:
         bar = tqdm(total=cfg.num_steps, initial=start, desc="train", unit="step", disable=not (self.progress and self.chief),
                    file=sys.stderr, dynamic_ncols=True)
         images_seen = 0
-        t_start = time.time()
+        t_start, cpu_start = time.time(), time.process_time()
         t_window, images_window = time.time(), 0
         first, last = {}, {}
         first_window, last_window = [], collections.deque(maxlen=LOSS_WINDOW)  # "did the loss fall" in the summary
@@ -317,6 +317,7 @@ class Trainer:
             "steps": step,
             "start_step": start,
             "train_seconds": round(elapsed, 2),
+            "cpu_seconds": round(time.process_time() - cpu_start, 1),  # every thread of this process (this invocation)
             "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),
             "first_loss": first.get("total_loss"),
             # mean (total, classification) loss of the run's first and last LOSS_WINDOW steps
