@@ -25,7 +25,7 @@ demo-recognition: $(STAMP)
 	$(PY) tools/demo_recognition.py --output_dir=$(DEMO_RECOGNITION_DIR)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=15 tests
 
 # optional: free font families for the words-on-real-scenes generator (Debian/Ubuntu; docs/real-photographs.md, "Fonts")
 FONT_PACKAGES := fonts-liberation2 fonts-freefont-ttf fonts-urw-base35 fonts-noto-core fonts-roboto fonts-lato \

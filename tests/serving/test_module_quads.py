@@ -24,7 +24,8 @@ def test_quads_clipped_to_the_image_come_out_ordered(monkeypatch):
     monkeypatch.setattr(serving_module, "detect_batch", lambda *args: fixed)
     model = keras.Sequential([keras.Input((128, 128, 3)), keras.layers.Identity()])
     det = serving_module.DetectorModule(model, AnchorConfig(), BoxCoder(), PostprocessConfig(max_detections=2), 128)
-    out = det._detect(tf.zeros([1, 128, 128, 3]), tf.constant([[1.0, 1.0]]), tf.constant([[20.0, 20.0]]))
+    out = det._detect(tf.zeros([1, 128, 128, 3]), tf.constant([[1.0, 1.0]]), tf.constant([[20.0, 20.0]]),
+                      tf.constant([[20.0, 20.0]]))  # extent: the resized image on the canvas
     got = out["detection_quads"].numpy()[0, 0].reshape(4, 2)
     np.testing.assert_allclose(got, geometry.order_quad(clipped), atol=1e-4)
     assert not geometry.is_self_intersecting(got) and geometry.signed_area(got) > 0
