@@ -31,6 +31,7 @@ from tfdet.benchmark import best_rate, report
 from tfdet.losses import LossConfig, detection_losses
 from tfdet.modeling.config import ModelConfig
 from tfdet.modeling.retinanet import build_model
+from tfdet.training.memory import keep_freed_memory
 from tfdet.training.precision import apply_precision, read_cpu_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +78,7 @@ def _isolated_step_rate(trainer, steps: int) -> tuple:
     iterator = iter(trainer.dataset(0))
     fixed = next(iter(trainer.dataset(0)))
     repeated = iter(trainer.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(fixed).repeat()))
+    keep_freed_memory()  # as Trainer.run does after creating its iterator
     return step, iterator, _timed_steps(lambda: step(repeated), trainer.config.global_batch_size, steps)
 
 

@@ -32,6 +32,7 @@ from tfdet.training import strategy as strategy_lib
 from tfdet.training.signals import StopSignals
 from tfdet.training import gradients as gradients_lib
 from tfdet.training.ema import WeightAverage, checkpoint_entry, read_weights, restore_run
+from tfdet.training.memory import keep_freed_memory
 from tfdet.training.precision import apply_precision
 from tfdet.training.trainer import NonFiniteLossError
 
@@ -172,6 +173,7 @@ class EmbedderTrainer:
             if sampler.excluded:
                 self.log(f"{len(sampler.excluded)} labels have fewer than 2 crops and are left out of training")
         iterator = iter(dataset)
+        self.log(keep_freed_memory())  # after the iterator, as the detector's trainer does
         train_step = self._make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
         self._signals = StopSignals().install()  # restored in the finally below

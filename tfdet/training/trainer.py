@@ -48,6 +48,7 @@ from tfdet.training import schedule as schedule_lib
 from tfdet.training import strategy as strategy_lib
 from tfdet.training.best import Best, load_best, save_best
 from tfdet.training.ema import WeightAverage, checkpoint_entry, read_weights, restore_run
+from tfdet.training.memory import keep_freed_memory
 from tfdet.training.signals import StopSignals
 from tfdet.training.checkpoints import resolve_checkpoint
 from tfdet.training.config import RunConfig, check_resume_source, check_run_folder
@@ -252,6 +253,7 @@ class Trainer:
             return {"steps": start, "train_seconds": 0.0, "images_per_second": 0.0, "final_loss": None,
                     "precision": self.precision.policy, "best": best.summary()}
         iterator = iter(self.dataset(start))
+        self.log(keep_freed_memory())  # after the iterator: its GeneratorDataset op sets malloc's thresholds first
         train_step = self.make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "train")) if self.chief else tf.summary.create_noop_writer()
         self._signals = StopSignals().install()  # restored in the finally below
