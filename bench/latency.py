@@ -116,18 +116,17 @@ def ppocr_peer(threads: int):
 
 def export_parity(saved, lite, jpeg: bytes) -> dict:
     """SavedModel against TFLite on the same image: each SavedModel detection's best IoU with a TFLite one."""
-    from shapely.geometry import Polygon
-
     from tfdet import keys
+    from tfdet.evaluation.quad_map import quad_iou_matrix
 
     quads = []
     for detector in (saved, lite):
         out = detector.detect_encoded([jpeg])
         quads.append(out[keys.OUT_QUADS][0, :int(out[keys.OUT_NUM][0])].reshape(-1, 4, 2))
-    polygons = [[Polygon(q).buffer(0) for q in qs] for qs in quads]
-    best = [max((a.intersection(b).area / max(a.union(b).area, 1e-9) for b in polygons[1]), default=0.0) for a in polygons[0]]
+    iou = quad_iou_matrix(quads[0], quads[1])
+    best = iou.max(axis=1) if iou.shape[1] else np.zeros(len(quads[0]))
     return {"saved_model_detections": len(quads[0]), "tflite_detections": len(quads[1]),
-            "min_iou": round(float(min(best, default=1.0)), 4), "mean_iou": round(float(np.mean(best)) if best else 1.0, 4)}
+            "min_iou": round(float(best.min()), 4) if len(best) else 1.0, "mean_iou": round(float(best.mean()), 4) if len(best) else 1.0}
 
 
 def interleaved(functions: dict, calls: int) -> dict:

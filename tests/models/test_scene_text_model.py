@@ -11,19 +11,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, shared_path
+from tfdet.evaluation.quad_map import quad_iou_matrix
 
 MODEL = os.path.join(REPO, "models", "scene_text_effl0")
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 GENAXIS_THEATRE = [(377, 117), (463, 117), (465, 130), (378, 130)]  # gt_img_1.txt annotates "Genaxis Theatre" as one quad
 # the word "Genaxis" alone: that quad left of the space between the two words (x 418-421 in the photograph)
 GENAXIS = [(377, 117), (419, 117), (419, 130), (378, 130)]
-
-
-def _iou(a, b) -> float:
-    from shapely.geometry import Polygon
-
-    pa, pb = Polygon(a).buffer(0), Polygon(b).buffer(0)
-    return pa.intersection(pb).area / pa.union(pb).area
 
 
 def _figures() -> dict:
@@ -55,8 +49,8 @@ def test_fresh_process_without_tfdet_finds_genaxis():
     found = json.loads(done.stdout.strip().splitlines()[-1])
     # the model returns words: "Genaxis" and "Theatre" as two quads (IoU about 0.45 each with the joined
     # annotation, a miss under the ICDAR 2015 rules); either the joined quad or the word itself counts as found
-    ious = [max(_iou(np.reshape(q, (4, 2)), GENAXIS), _iou(np.reshape(q, (4, 2)), GENAXIS_THEATRE)) for q in found["quads"]]
-    assert ious and max(ious) >= 0.5, (max(ious, default=0), found["scores"])
+    ious = quad_iou_matrix(found["quads"], [GENAXIS, GENAXIS_THEATRE])
+    assert ious.size and ious.max() >= 0.5, (ious.max(initial=0), found["scores"])
 
 
 def test_tflite_agrees_with_the_saved_model():
@@ -71,8 +65,9 @@ def test_tflite_agrees_with_the_saved_model():
     saved_quads = saved["detection_quads"][0, :n].reshape(-1, 4, 2)
     lite_quads = lite["detection_quads"][0, :int(lite["num_detections"][0])].reshape(-1, 4, 2)
     # float16 weights: every SavedModel detection has a TFLite twin (and the counts agree within one)
-    matched = [max((_iou(q, p) for p in lite_quads), default=0) for q in saved_quads]
-    assert min(matched) >= 0.9 and abs(len(lite_quads) - n) <= 1, (matched, len(lite_quads), n)
+    iou = quad_iou_matrix(saved_quads, lite_quads)
+    matched = iou.max(axis=1) if iou.shape[1] else np.zeros(n)
+    assert matched.min() >= 0.9 and abs(len(lite_quads) - n) <= 1, (matched, len(lite_quads), n)
 
 
 def test_card_figures_come_back_on_a_few_validation_images():
