@@ -85,6 +85,36 @@ def test_float32_matches_saved_model(exported):
         np.testing.assert_array_equal(lite[keys.OUT_CLASSES][i, :n], saved[keys.OUT_CLASSES][i, :n])
 
 
+def test_softmax_multiclass_exports_agree(tmp_path):
+    """A 3-class model trained with the softmax loss (--classification_loss=ohem, as configs/digits_cpu.cfg):
+    the SavedModel and the TFLite file both score it by the softmax over background and classes (class 0 is
+    background and never returned) and return the same detections, classes and scores."""
+    import dataclasses
+
+    from tfdet.serving.export import SavedModelDetector, export_saved_model
+    from tfdet.serving.tflite import TFLiteDetector, export_tflite
+    from tfdet.training.config import RunConfig
+
+    base = RunConfig.load(make_untrained_run(str(tmp_path / "base"), size=192, channels=16))
+    config = dataclasses.replace(base, model=dataclasses.replace(base.model, num_classes=3, classification_loss="ohem"))
+    run = make_untrained_run(str(tmp_path / "run"), config=config)
+    _spread_weights(run)
+    post = PostprocessConfig(score_threshold=0.3, nms_iou_threshold=0.3, max_detections=50, pre_nms_top_k=300)
+    # a square image fills the SavedModel's canvas, so both run the network on the same 192x192 input
+    images = [open(write_jpeg(str(tmp_path / "a.jpg"), 320, 320, seed=5), "rb").read()]
+    saved = SavedModelDetector(export_saved_model(run, str(tmp_path / "saved"), post=post)).detect_encoded(images)
+    lite = TFLiteDetector(export_tflite(run, str(tmp_path / "lite"), post=post)).detect_encoded(images)
+    n = int(saved[keys.OUT_NUM][0])
+    assert n >= 3 and int(lite[keys.OUT_NUM][0]) == n
+    classes = saved[keys.OUT_CLASSES][0, :n]
+    assert set(classes.tolist()) <= {1, 2, 3} and len(set(classes.tolist())) > 1
+    scores = saved[keys.OUT_SCORES][0, :n]
+    assert np.all((scores > 0.3) & (scores < 1.0))  # softmax probabilities over 4 outputs, not sigmoids
+    np.testing.assert_array_equal(lite[keys.OUT_CLASSES][0, :n], classes)
+    np.testing.assert_allclose(lite[keys.OUT_SCORES][0, :n], scores, atol=1e-4)
+    np.testing.assert_allclose(lite[keys.OUT_BOXES][0, :n], saved[keys.OUT_BOXES][0, :n], atol=1.0)
+
+
 def test_numpy_nms_and_decoding_match_the_graph():
     from tfdet.serving.tflite import decode_offsets, quad_nms_numpy
 
