@@ -38,28 +38,36 @@ def report(result: dict):
     print(json.dumps(result))
 
 
-def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", channels: int = 32, seed: int = 0,
-                       config=None) -> str:
-    """A run folder (configs + checkpoint) holding an untrained model: export, serving and
-    evaluation code paths do not depend on training. `config` (a RunConfig) replaces the small
-    default architecture."""
-    import keras
-    import tensorflow as tf
-
+def small_run_config(size: int = 256, backbone: str = "tiny", channels: int = 32, **model_fields):
+    """The RunConfig of make_untrained_run's small default architecture; `model_fields` replace ModelConfig
+    fields (num_classes, classification_loss, ...)."""
     from tfdet.anchors.coder import BoxCoder
     from tfdet.anchors.config import AnchorConfig
     from tfdet.anchors.matcher import MatcherConfig
     from tfdet.input.pipeline import InputConfig
     from tfdet.losses import LossConfig
     from tfdet.modeling.config import ModelConfig
-    from tfdet.modeling.retinanet import build_model
     from tfdet.training.config import OptimConfig, RunConfig
 
-    keras.utils.set_random_seed(seed)
     anchors = AnchorConfig(min_level=3, max_level=6, base_sizes=(24, 48, 96, 192), aspect_ratios=(1, 2, 4), scales_per_octave=1)
-    model_cfg = ModelConfig(backbone=backbone, norm="group_norm", fpn_channels=channels, head_channels=channels, head_convs=1)
-    config = config or RunConfig(model=model_cfg, anchors=anchors, input=InputConfig(sizes=(size,)), matcher=MatcherConfig(),
-                                 coder=BoxCoder(), loss=LossConfig(), optim=OptimConfig())
+    model_cfg = ModelConfig(backbone=backbone, norm="group_norm", fpn_channels=channels, head_channels=channels, head_convs=1,
+                            **model_fields)
+    return RunConfig(model=model_cfg, anchors=anchors, input=InputConfig(sizes=(size,)), matcher=MatcherConfig(),
+                     coder=BoxCoder(), loss=LossConfig(), optim=OptimConfig())
+
+
+def make_untrained_run(folder: str, size: int = 256, backbone: str = "tiny", channels: int = 32, seed: int = 0,
+                       config=None) -> str:
+    """A run folder (configs + checkpoint) holding an untrained model: export, serving and
+    evaluation code paths do not depend on training. `config` (a RunConfig) replaces the small
+    default architecture (small_run_config)."""
+    import keras
+    import tensorflow as tf
+
+    from tfdet.modeling.retinanet import build_model
+
+    keras.utils.set_random_seed(seed)
+    config = config or small_run_config(size, backbone, channels)
     config.save(folder)
     model = build_model(config.model, config.anchors)
     tf.train.Checkpoint(model=model).save(os.path.join(folder, "ckpt"))

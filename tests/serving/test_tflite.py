@@ -89,14 +89,11 @@ def test_softmax_multiclass_exports_agree(tmp_path):
     """A 3-class model trained with the softmax loss (--classification_loss=ohem, as configs/digits_cpu.cfg):
     the SavedModel and the TFLite file both score it by the softmax over background and classes (class 0 is
     background and never returned) and return the same detections, classes and scores."""
-    import dataclasses
-
+    from tfdet.benchmark import small_run_config
     from tfdet.serving.export import SavedModelDetector, export_saved_model
     from tfdet.serving.tflite import TFLiteDetector, export_tflite
-    from tfdet.training.config import RunConfig
 
-    base = RunConfig.load(make_untrained_run(str(tmp_path / "base"), size=192, channels=16))
-    config = dataclasses.replace(base, model=dataclasses.replace(base.model, num_classes=3, classification_loss="ohem"))
+    config = small_run_config(192, channels=16, num_classes=3, classification_loss="ohem")
     run = make_untrained_run(str(tmp_path / "run"), config=config)
     _spread_weights(run)
     post = PostprocessConfig(score_threshold=0.3, nms_iou_threshold=0.3, max_detections=50, pre_nms_top_k=300)
