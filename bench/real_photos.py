@@ -13,6 +13,10 @@ Sets (each skipped with a message when its data is absent):
 Per set: ours at the model's own score threshold and the best Hmean of the threshold sweep, PP-OCRv6 at
 its own operating point (every box it returns) and its best sweep, and `ratio` = our Hmean / PP-OCR's.
 The last line is one JSON object (`ratio`: the smallest of the per-set ratios at the operating points).
+
+`--examples=DIR --example_images=img_3,img_21` draws those photographs of the sets with our detections at
+the model's threshold (blue, with scores) and the ground truth coloured by outcome (green found, red missed,
+grey don't care): the pictures of a model card's known failures (`DIR/<set>_<image>.png`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,30 @@ def score(detector, samples, threshold: float, out: str) -> dict:
             "best_sweep_threshold": best["score_threshold"], "images_per_second": summary["images_per_second"]}
 
 
+def draw_examples(detector, args, threshold: float):
+    from tfdet.visualize import found_missed_picture, save_png
+
+    wanted = [n.strip() for n in args.example_images.split(",") if n.strip()]
+    os.makedirs(args.examples, exist_ok=True)
+    drawn = set()
+    for name in args.sets.split(","):
+        for sample in load_set(name, args.data) or []:
+            stem = os.path.splitext(os.path.basename(sample.filename))[0]
+            if stem not in wanted:
+                continue
+            out = detector.detect_encoded([sample.image])
+            keep = out["detection_scores"][0] >= threshold
+            quads = out["detection_quads"][0][keep].reshape(-1, 4, 2)
+            image, counts = found_missed_picture(sample, quads, out["detection_scores"][0][keep])
+            path = os.path.join(args.examples, f"{name.split('_')[-1]}_{stem}.png")
+            save_png(path, image)
+            drawn.add(stem)
+            print(f"{path}: {counts['found']} words found, {counts['missed']} missed, {counts['detections']} detections",
+                  file=sys.stderr)
+    for stem in sorted(set(wanted) - drawn):
+        print(f"example {stem}: not in the sets {args.sets}", file=sys.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="shipped model folder, SavedModel export or run folder")
@@ -76,6 +104,8 @@ def main():
     parser.add_argument("--no_peer", action="store_true", help="ours only (no PP-OCR)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="our score threshold (default: a SavedModel's own, exported one; 0.5 for a run folder)")
+    parser.add_argument("--examples", default="", help="folder for pictures of --example_images (found/missed words)")
+    parser.add_argument("--example_images", default="", help="comma-separated image names (stems) to draw")
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -110,6 +140,8 @@ def main():
         print(f"{name:16s} {len(samples):4d} images  ours: P {o['precision']:.3f} R {o['recall']:.3f} H {o['hmean']:.3f} "
               f"at {threshold:.2f} (sweep {o['best_sweep_hmean']:.3f} at {o['best_sweep_threshold']}){peer_text}", file=sys.stderr)
     ratios = [r["ratio"] for r in rows.values() if r.get("ratio")]
+    if args.examples:
+        draw_examples(ours, args, threshold)
     report({"bench": "real_photos", "model": args.model, "threshold": threshold, "sets": rows,
             "ratio": min(ratios) if ratios else None})
 

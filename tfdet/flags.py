@@ -238,7 +238,7 @@ def define_train_flags():
     _define_once("string", "train_records", None, "Training record glob.")
     _define_once("string", "val_records", None, "Validation record glob (periodic evaluation, best checkpoint).")
     _define_once("string", "model_dir", None, "Run folder: checkpoints, TensorBoard, resolved flags.")
-    _define_once("string", "resume", None, "Checkpoint (or run folder) of a previous stage: weights only.")
+    _define_once("string", "resume", None, "Checkpoint, run folder or SavedModel export (e.g. a shipped models/NAME) of a previous stage: weights only.")
     _define_once("integer", "num_steps", 1000, "Training steps.")
     _define_once("integer", "checkpoint_every", 500, "Checkpoint interval in steps.")
     _define_once("integer", "log_every", 20, "TensorBoard interval in steps.")

@@ -7,6 +7,8 @@ import numpy as np
 CARE_COLOR = (0, 220, 0)  # RGB
 DONT_CARE_COLOR = (255, 64, 64)
 PRED_COLOR = (0, 160, 255)
+MISSED_COLOR = (255, 32, 32)
+IGNORED_COLOR = (160, 160, 160)
 ANCHOR_COLOR = (255, 200, 0)
 
 
@@ -49,6 +51,32 @@ def sample_picture(sample, with_text: bool = True) -> np.ndarray:
     colors = [DONT_CARE_COLOR if d else CARE_COLOR for d in sample.difficult]
     labels = [("###" if d else t or c) for d, t, c in zip(sample.difficult, sample.texts, sample.class_names)] if with_text else None
     return draw_quads(image, sample.quads, colors, labels)
+
+
+def found_missed_picture(sample, quads, scores, iou_threshold: float = 0.5) -> tuple[np.ndarray, dict]:
+    """A sample's photograph with its ground truth coloured by outcome: care words a detection matches
+    (IoU >= iou_threshold, one to one, best pairs first) in green, missed ones in red, don't-care (`###`)
+    in grey; the detections (N, 4, 2) in blue with their scores. -> (RGB image, counts)."""
+    from tfdet.evaluation.quad_map import quad_iou_matrix
+
+    gt = np.asarray(sample.quads, np.float64).reshape(-1, 4, 2)
+    care = np.flatnonzero(~np.asarray(sample.difficult, bool)) if len(gt) else np.zeros(0, int)
+    quads = np.asarray(quads, np.float64).reshape(-1, 4, 2)
+    iou = quad_iou_matrix(gt[care], quads)
+    found, used = set(), set()
+    for flat in np.argsort(-iou, axis=None):
+        g, d = np.unravel_index(flat, iou.shape)
+        if iou[g, d] < iou_threshold:
+            break
+        if g not in found and d not in used:
+            found.add(int(g))
+            used.add(int(d))
+    colors = [IGNORED_COLOR] * len(gt)
+    for k, g in enumerate(care):
+        colors[g] = CARE_COLOR if k in found else MISSED_COLOR
+    image = draw_quads(decode_image(sample.image), gt, colors)
+    image = draw_quads(image, quads, [PRED_COLOR] * len(quads), [f"{s:.2f}" for s in scores])
+    return image, {"found": len(found), "missed": len(care) - len(found), "detections": len(quads)}
 
 
 def plot_pr_curve(path: str, recalls, precisions, best: dict | None = None, title: str = "Precision-recall"):

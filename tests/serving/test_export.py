@@ -103,6 +103,32 @@ def test_saved_model_equals_python_model(exported):
     np.testing.assert_allclose(python["detection_scores"], saved["detection_scores"], atol=1e-3)
 
 
+def test_an_export_reads_back_like_a_run(exported, tmp_path):
+    """A SavedModel folder resolves to its variables and assets.extra/run_config.json, so the Python tools
+    (evaluate, export again, --resume) load the weights it was exported with; an export without its run's
+    record or without variables is refused by name."""
+    from tfdet.serving.export import load_trained_model
+    from tfdet.training.checkpoints import resolve_checkpoint
+
+    ckpt, folder = resolve_checkpoint(exported["path"])
+    assert ckpt == os.path.join(exported["path"], "variables", "variables")
+    assert folder == os.path.join(os.path.abspath(exported["path"]), "assets.extra")
+    assert resolve_checkpoint(ckpt) == (ckpt, folder)
+    from_run, config, _ = load_trained_model(exported["run"])
+    from_export, config_export, _ = load_trained_model(exported["path"])
+    assert config_export.to_dict() == config.to_dict()
+    for a, b in zip(from_run.weights, from_export.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    old = tmp_path / "old"
+    shutil.copytree(exported["path"], old)
+    os.remove(old / "assets.extra" / "run_config.json")
+    with pytest.raises(FileNotFoundError, match="exported before tfdet recorded its run"):
+        resolve_checkpoint(str(old))
+    shutil.rmtree(old / "variables")
+    with pytest.raises(FileNotFoundError, match="has no variables/variables.index"):
+        resolve_checkpoint(str(old))
+
+
 # A model whose outputs are controlled: zero final head kernels, so every location outputs the biases:
 # scores 0.3 / 0.6 / 0.9 for the anchor ratios 1 / 2 / 4 (NMS at 0.3 keeps some of each) and box offsets 0 (the detections are anchors).
 CONTROLLED_SCORES = (0.3, 0.6, 0.9)

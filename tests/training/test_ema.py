@@ -106,6 +106,28 @@ def test_resume_and_next_stage(averaged_run, records, tmp_path):
     assert "holds a weight average but this run keeps none" in plain_continue.stdout + plain_continue.stderr
 
 
+def test_next_stage_from_an_export(averaged_run, records, tmp_path):
+    """--resume takes a SavedModel export (a shipped model) as a previous stage: the network starts at the
+    weights it was exported with (the run's average), read through assets.extra/run_config.json."""
+    from tfdet.postprocess import PostprocessConfig
+    from tfdet.serving.export import export_saved_model, load_trained_model
+
+    folder, _ = averaged_run
+    model, _, _ = load_trained_model(str(folder))
+    exported_weights = [w.numpy() for w in averaged_weights(model)]
+    export = export_saved_model(str(folder), str(tmp_path / "export"), post=PostprocessConfig(score_threshold=0.0))
+    stage = tmp_path / "from_export"
+    proc = run(train_cmd(records, stage, "--num_steps=1", f"--resume={export}", "--learning_rate=1e-30",
+                         "--warmup_steps=0", "--weight_decay=0", "--optimizer=sgd"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "variables/variables (previous stage)" in proc.stdout + proc.stderr
+    for a, w in zip(exported_weights, _raw_weights(stage, stage / "ckpt-1")):
+        np.testing.assert_allclose(w, a, rtol=1e-5, atol=1e-6)
+    # other anchors than the export's are refused as from any previous stage
+    other = run(train_cmd(records, tmp_path / "other", "--num_steps=1", f"--resume={export}", "--anchor_aspect_ratios=1,3,5,7"))
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr[-2000:]
+
+
 @pytest.mark.parametrize("decay", [-0.1, 1.0, float("nan")])
 def test_bad_decay_is_refused(decay, records, tmp_path):
     with pytest.raises(ValueError, match="ema_decay"):
