@@ -71,6 +71,8 @@ def score(detector, samples, threshold: float, out: str) -> dict:
 
 
 def draw_examples(detector, args, threshold: float):
+    import cv2
+
     from tfdet.visualize import found_missed_picture, save_png
 
     wanted = [n.strip() for n in args.example_images.split(",") if n.strip()]
@@ -85,6 +87,9 @@ def draw_examples(detector, args, threshold: float):
             keep = out["detection_scores"][0] >= threshold
             quads = out["detection_quads"][0][keep].reshape(-1, 4, 2)
             image, counts = found_missed_picture(sample, quads, out["detection_scores"][0][keep])
+            scale = args.example_size / max(image.shape[:2])
+            if scale < 1:  # smaller files for a model folder; the quads were drawn at full resolution
+                image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
             path = os.path.join(args.examples, f"{name.split('_')[-1]}_{stem}.png")
             save_png(path, image)
             drawn.add(stem)
@@ -106,6 +111,7 @@ def main():
                         help="our score threshold (default: a SavedModel's own, exported one; 0.5 for a run folder)")
     parser.add_argument("--examples", default="", help="folder for pictures of --example_images (found/missed words)")
     parser.add_argument("--example_images", default="", help="comma-separated image names (stems) to draw")
+    parser.add_argument("--example_size", type=int, default=1024, help="longer side of the example pictures (px)")
     args = parser.parse_args()
     import tensorflow as tf
 
