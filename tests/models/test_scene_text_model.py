@@ -79,3 +79,29 @@ def test_card_figures_come_back_on_a_few_validation_images():
     assert done.returncode == 0, done.stderr[-3000:]
     measured = json.loads(done.stdout.strip().splitlines()[-1])["sets"]["icdar2015_val"]["ours"]
     assert measured["hmean"] == pytest.approx(figures["hmean"], abs=0.1), (measured, figures)
+
+
+def test_predict_runs_the_shipped_model_with_no_other_flag(tmp_path):
+    """The card's command: the model's own size and threshold, quads drawn and written; a non-image, an empty
+    file and a 20000x20000 PNG beside the photograph are refused by name and the photograph is still done."""
+    import shutil
+
+    from tests.serving.test_predict import png_of_size
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(shared_path("icdar2015", "train", "images", "img_1.jpg"), folder / "photo.jpg")
+    (folder / "notes.jpg").write_text("not pixels\n")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "huge.png").write_bytes(png_of_size(20000, 20000))
+    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "predict.py"), f"--model={MODEL}",
+                           f"--images={folder}", f"--output_dir={tmp_path / 'out'}"],
+                          capture_output=True, text=True, timeout=600, env=QUIET)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    for message in ("notes.jpg: cannot decode image", "empty.png: empty file; skipped", "huge.png: 20000x20000 pixels"):
+        assert message in done.stderr
+    assert os.path.exists(tmp_path / "out" / "photo_pred.png")
+    (line,) = open(tmp_path / "out" / "detections.jsonl").read().splitlines()
+    found = json.loads(line)
+    assert min(found["scores"]) >= _figures()["score_threshold"] - 1e-6
+    assert quad_iou_matrix(np.reshape(found["quads"], (-1, 4, 2)), [GENAXIS]).max() >= 0.5
