@@ -70,7 +70,8 @@ def score(detector, samples, threshold: float, out: str) -> dict:
             "best_sweep_threshold": best["score_threshold"], "images_per_second": summary["images_per_second"]}
 
 
-def draw_examples(detector, args, threshold: float):
+def draw_examples(detector, loaded: dict, args, threshold: float):
+    """Pictures of the --example_images among the samples scored (`loaded`: set name -> samples)."""
     import cv2
 
     from tfdet.visualize import found_missed_picture, save_png
@@ -78,8 +79,8 @@ def draw_examples(detector, args, threshold: float):
     wanted = [n.strip() for n in args.example_images.split(",") if n.strip()]
     os.makedirs(args.examples, exist_ok=True)
     drawn = set()
-    for name in args.sets.split(","):
-        for sample in load_set(name, args.data) or []:
+    for name, samples in loaded.items():
+        for sample in samples:
             stem = os.path.splitext(os.path.basename(sample.filename))[0]
             if stem not in wanted:
                 continue
@@ -96,7 +97,7 @@ def draw_examples(detector, args, threshold: float):
             print(f"{path}: {counts['found']} words found, {counts['missed']} missed, {counts['detections']} detections",
                   file=sys.stderr)
     for stem in sorted(set(wanted) - drawn):
-        print(f"example {stem}: not in the sets {args.sets}", file=sys.stderr)
+        print(f"example {stem}: not among the images scored (sets {args.sets}, --max_images={args.max_images})", file=sys.stderr)
 
 
 def main():
@@ -127,12 +128,13 @@ def main():
     peer = None if missing else PpocrDetector(args.threads)
     if missing:
         print(f"peer skipped: {missing}", file=sys.stderr)
-    rows, work = {}, tempfile.mkdtemp(prefix="tfdet_bench_real_")
+    rows, loaded, work = {}, {}, tempfile.mkdtemp(prefix="tfdet_bench_real_")
     for name in args.sets.split(","):
         samples = load_set(name, args.data, args.max_images)
         if not samples:
             print(f"{name}: skipped, its data is not under {args.data}", file=sys.stderr)
             continue
+        loaded[name] = samples
         row = {"images": len(samples), "ours": score(ours, samples, threshold, os.path.join(work, name, "ours"))}
         if peer is not None:
             row["ppocr_v6_small_det"] = score(peer, samples, 0.0, os.path.join(work, name, "ppocr"))
@@ -147,7 +149,7 @@ def main():
               f"at {threshold:.2f} (sweep {o['best_sweep_hmean']:.3f} at {o['best_sweep_threshold']}){peer_text}", file=sys.stderr)
     ratios = [r["ratio"] for r in rows.values() if r.get("ratio")]
     if args.examples:
-        draw_examples(ours, args, threshold)
+        draw_examples(ours, loaded, args, threshold)
     report({"bench": "real_photos", "model": args.model, "threshold": threshold, "sets": rows,
             "ratio": min(ratios) if ratios else None})
 
