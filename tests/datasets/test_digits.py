@@ -154,6 +154,7 @@ def test_records_and_label_map(tmp_path):
 def test_digits_cpu_config_and_anchors():
     from tests.conftest import REPO
     from tfdet import flags as tfdet_flags
+    from tfdet.input.pipeline import parse_sizes
 
     config = os.path.join(REPO, "configs", "digits_cpu.cfg")
     lines = {line.strip() for line in open(config) if line.startswith("--")}
@@ -167,7 +168,8 @@ def test_digits_cpu_config_and_anchors():
     tuned = tfdet_flags.parse_anchor_args([f"--flagfile={config}", f"--flagfile={os.path.join(REPO, 'configs', 'anchors', 'digits.cfg')}"])
     assert (default.min_level, default.max_level) == (tuned.min_level, tuned.max_level) == (3, 6)
     assert default.anchors_per_location == 6 and tuned.anchors_per_location == 9
-    for size in (384, 448):
+    values = dict(line.partition("=")[::2] for line in lines)
+    for size in parse_sizes(values["--sizes"]) + (int(values["--eval_size"]),):
         assert size % 2**tuned.max_level == 0, f"{size} is not a multiple of the largest stride"
 
 
